@@ -1,0 +1,27 @@
+# The two commands of the README:  make run  (the main job)  and  make test  (the suite).
+# Both set the machine up on first use (scripts/setup.sh).
+
+VENV  := .venv
+STAMP := $(VENV)/.installed
+# Numba's on-disk cache, kept out of the source tree.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+
+.PHONY: run test setup lint bench
+
+run: $(STAMP)
+	@mkdir -p ppr-out
+	$(VENV)/bin/ppr plan --out ppr-out/plan.json --gantt ppr-out/plan.png
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+setup $(STAMP): pyproject.toml scripts/setup.sh
+	scripts/setup.sh
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/planning.py

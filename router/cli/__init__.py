@@ -1,0 +1,59 @@
+"""The ``ppr`` command line.
+
+Each subcommand lives in its own module and is imported only when used, so that
+``ppr --help`` does not pay for Numba or pymodbus. User mistakes (bad scenario, bad
+option, unreachable router) print one ``error:`` line and exit with status 2; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("router.cli.plan_cmd", "plan every packet of a scenario into routes and slots"),
+    "scenario": ("router.cli.scenario_cmd", "generate benchmark scenarios"),
+}
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A command-line mistake: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ppr",
+        description="Controller for power-packet router benches.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).configure(cmd)
+    return parser
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean 'the user asked for something wrong'."""
+    from bench.errors import BenchError
+    from scheduler.errors import SchedulerError
+
+    return (BenchError, SchedulerError, UsageError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

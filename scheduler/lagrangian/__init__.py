@@ -1,0 +1,11 @@
+"""Lagrangian-relaxation planner (the default ``lr`` solver)."""
+
+from scheduler.lagrangian.solver import (
+    LagrangianSolver,
+    LrOptions,
+    Progress,
+    ensure_compiled,
+    solve_lr,
+)
+
+__all__ = ["LagrangianSolver", "LrOptions", "Progress", "ensure_compiled", "solve_lr"]
