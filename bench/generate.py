@@ -3,7 +3,7 @@
 Three families, all reproducible from (parameters, seed):
 
 * ``ring``: a ring of 4-16 routers with chords across it, a few routers with storage,
-  sources, loads and batteries around it, trades between random pairs.
+  sources, loads and batteries around it, trades between neighbours (<= 3 hops).
 * ``hotspot``: a ring whose loads sit at one router, with demand sized to about 95% of
   what that router's loads can take in a frame: the congested case.
 * ``feeder``: a radial distribution feeder of 100-1000 routers (a random tree), a few tie
@@ -128,6 +128,17 @@ class _Builder:
                     queue.append(nxt)
         return dist
 
+    def sinks_near(self, source: str, sinks: list[str], reach: int) -> list[str]:
+        """Sinks within ``reach`` router hops of a source (farther if none): prosumers
+        trade with their neighbours, as on a real bench."""
+        at = {t["id"]: t["at"].split(":")[0] for t in self.terminals}
+        options: list[str] = []
+        while not options:
+            near = self.hops_from(at[source], reach)
+            options = sorted(s for s in sinks if s != source and at[s] in near)
+            reach += 2
+        return options
+
     def finish(self, transfers: list[dict[str, Any]]) -> dict[str, Any]:
         for r in self.routers:
             r["ports"] = max(1, self.next_port[r["id"]])
@@ -220,7 +231,8 @@ def _ring(spec: GeneratorSpec, hotspot: bool) -> dict[str, Any]:
     transfers = []
     for t in range(spec.transfers):
         src = rng.choice(sources)
-        snk = rng.choice([s for s in sinks if s != src])
+        # hot spot: everyone buys at the hot router; otherwise trades are local
+        snk = rng.choice(sinks) if hotspot else rng.choice(b.sinks_near(src, sinks, reach=3))
         transfers.append(b.transfer(t + 1, src, snk, counts[t], min_window=counts[t] + 10))
     if hotspot:
         for tr in transfers:  # the congested case: everyone wants the whole frame
@@ -258,20 +270,10 @@ def _feeder(spec: GeneratorSpec) -> dict[str, Any]:
             sinks.append(tid)
             if kind == "storage":
                 sources.append(tid)
-    at = {t["id"]: t["at"].split(":")[0] for t in b.terminals}
-    sinks_at: dict[str, list[str]] = {}
-    for s in sinks:
-        sinks_at.setdefault(at[s], []).append(s)
     counts = b.split_packets()
     transfers = []
     for t in range(spec.transfers):
         src = rng.choice(sources)
-        options: list[str] = []
-        reach = 4  # neighbours trade: a few hops away
-        while not options:
-            near = b.hops_from(at[src], reach)
-            options = [s for r in near for s in sinks_at.get(r, []) if s != src]
-            reach += 2
-        snk = rng.choice(sorted(options))
+        snk = rng.choice(b.sinks_near(src, sinks, reach=4))
         transfers.append(b.transfer(t + 1, src, snk, counts[t], min_window=counts[t] + 10))
     return b.finish(transfers)

@@ -13,8 +13,12 @@ def chain(storage_b: int = 0, slots: int = 10, **costs: float) -> dict[str, Any]
     return {
         "name": "chain",
         "frame": {"slots": slots, "slot_ms": 5.0, "guard_us": 100.0},
-        "costs": {"loss_price_per_j": 0.0, "delay_price_per_slot": 0.01,
-                  "hold_price_per_slot": 0.001} | costs,
+        "costs": {
+            "loss_price_per_j": 0.0,
+            "delay_price_per_slot": 0.01,
+            "hold_price_per_slot": 0.001,
+        }
+        | costs,
         "routers": [
             {"id": "A", "ports": 4},
             {"id": "B", "ports": 4, "storage_packets": storage_b},
@@ -33,12 +37,19 @@ def chain(storage_b: int = 0, slots: int = 10, **costs: float) -> dict[str, Any]
             {"id": "BC", "a": "B:1", "b": "C:0", "resistance_ohm": 0.1, "max_current_a": 20.0},
         ],
         "transfers": [],
-    }  # fmt: skip
+    }
 
 
 def transfer(tid: str, source: str, sink: str, packets: int, **extra: Any) -> dict[str, Any]:
-    return {"id": tid, "source": source, "sink": sink, "packets": packets,
-            "voltage_v": 48.0, "current_a": 5.0, "value": 1.0} | extra  # fmt: skip
+    return {
+        "id": tid,
+        "source": source,
+        "sink": sink,
+        "packets": packets,
+        "voltage_v": 48.0,
+        "current_a": 5.0,
+        "value": 1.0,
+    } | extra
 
 
 def with_changes(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

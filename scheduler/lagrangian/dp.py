@@ -142,6 +142,7 @@ def reconstruct(route, w, rel, j_count, arg, out_slots):
 @njit(cache=True)
 def best_over_routes(
     k,
+    width,
     lam,
     mu,
     res_active,
@@ -168,8 +169,11 @@ def best_over_routes(
     best,
     best_route,
 ):
+    """For each start offset w < ``width`` of transfer k: the cheapest cost over its
+    routes (``best[w]``) and which route gives it (``best_route[w]``); ``arg[i]`` holds
+    route r0+i's DP choices. Only slots rel .. rel+width-1 are used, so a packet that
+    starts at w also finishes before ``width``."""
     rel = tr_release[k]
-    width = tr_deadline[k] - rel + 1
     r0 = tr_route_ptr[k]
     for w in range(width):
         best[w] = INF

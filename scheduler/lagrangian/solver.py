@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from scheduler.lagrangian import dual, primal
+from scheduler.lagrangian import dual, local_search, occupancy, repair
 from scheduler.plan import Assignment, Plan, relative_gap, to_plan
 from scheduler.problem import PlanningProblem
 
@@ -45,8 +45,10 @@ class LrOptions:
     repair_every: int = 5
     improve_rounds: int = 3
     eject_tries: int = 8  # ejection moves tried per packet and round
+    eject_budget: int = 5000  # ejection moves tried per round, in all
     polish_rounds: int = 4
     coarse_to_fine: bool = True
+    time_limit_s: float | None = None  # stop iterating after this (then repair and polish)
 
 
 _compiled = False
@@ -83,6 +85,10 @@ class LagrangianSolver:
         self.lam = np.zeros((n_res, n_slots))
         self.mu = np.zeros((n_store, n_slots))
         self.res_active = np.zeros(n_res, dtype=np.bool_)
+        self.store_active = np.zeros(n_store, dtype=np.bool_)
+        self.penalty = 0.0  # sum(lam) + sum(store_cap * mu), kept with the prices
+        self.overused = False  # the last relaxed solution breaks a relaxed constraint
+        self._use_counted = False  # res_use/store_use hold counts not yet consumed
         self.res_use = np.zeros((n_res, n_slots), dtype=np.int64)
         self.store_use = np.zeros((n_store, n_slots), dtype=np.int64)
         self.occ = np.zeros((n_res, n_slots), dtype=np.int64)
@@ -110,40 +116,42 @@ class LagrangianSolver:
             self.relaxed.route,
             self.relaxed.seg_slots,
         )
-        dual.count_usage(
+        self.overused = dual.count_usage(
             self.relaxed.route,
             self.relaxed.seg_slots,
             p.route_seg_ptr,
             p.seg_res_ptr,
             p.route_res,
             p.seg_store,
+            p.store_cap,
             self.res_use,
             self.store_use,
+            self._use_counted,
         )
-        constant = float(p.tr_value @ p.tr_packets)
-        penalty = self.lam.sum() + float((p.store_cap[:, None] * self.mu).sum())
-        return constant + sub - penalty
+        self._use_counted = True
+        return float(p.tr_value @ p.tr_packets) + sub - self.penalty
 
     def step(self, scale: float, block: int) -> float:
         p = self.p
-        return float(
-            dual.subgradient_step(
-                self.lam,
-                self.mu,
-                self.res_use,
-                self.store_use,
-                p.store_cap,
-                scale,
-                self.res_active,
-                block,
-            )
+        norm2, self.penalty = dual.subgradient_step(
+            self.lam,
+            self.mu,
+            self.res_use,
+            self.store_use,
+            p.store_cap,
+            scale,
+            self.res_active,
+            self.store_active,
+            block,
         )
+        self._use_counted = False
+        return float(norm2)
 
     # -- primal ---------------------------------------------------------------------------
     def repair(self, order: NDArray[np.int64], weight: float) -> None:
         """Transfer by transfer, ignoring the relaxed solution (the starting plan)."""
         p, trial = self.p, Assignment.empty(self.p)
-        objective = primal.repair(
+        objective = repair.repair(
             order,
             weight,
             self.lam,
@@ -163,7 +171,7 @@ class LagrangianSolver:
 
     def repair_relaxed(self, order: NDArray[np.int64]) -> None:
         p, trial = self.p, Assignment.empty(self.p)
-        objective = primal.repair_relaxed(
+        objective = repair.repair_relaxed(
             self.relaxed.route,
             self.relaxed.seg_slots,
             order,
@@ -193,8 +201,9 @@ class LagrangianSolver:
     def eject_best(self) -> float:
         p, a = self.p, self.best
         self._load_occupancy(a)
-        gained = primal.eject(
+        gained = local_search.eject(
             self.options.eject_tries,
+            self.options.eject_budget,
             p.hold_price,
             p.delay_price,
             p.store_cap,
@@ -212,7 +221,7 @@ class LagrangianSolver:
     def improve_best(self) -> float:
         p, a = self.p, self.best
         self._load_occupancy(a)
-        gained = primal.improve(
+        gained = local_search.improve(
             self.options.improve_rounds,
             p.hold_price,
             p.delay_price,
@@ -237,22 +246,17 @@ class LagrangianSolver:
             p.seg_res_ptr,
             p.route_res,
             p.seg_store,
-            self.res_use,
-            self.store_use,
+            p.store_cap,
+            self.occ,
+            self.store_occ,
+            True,
         )
-        self.occ[:] = self.res_use
-        self.store_occ[:] = self.store_use
 
     def _offer(self, candidate: Assignment, objective: float) -> None:
         self.repairs += 1
         if objective < self.best_objective - 1e-12:
             self.best_objective = objective
             self.best = candidate.copy()
-
-    def _relaxed_is_feasible(self) -> bool:
-        if self.res_use.size and self.res_use.max() > 1:
-            return False
-        return not (self.store_use.size and (self.store_use > self.p.store_cap[:, None]).any())
 
     def _orders(self) -> list[NDArray[np.int64]]:
         """Transfer orders the repairs take turns with: tightest window per packet
@@ -270,7 +274,7 @@ class LagrangianSolver:
     def _objective(self, a: Assignment) -> float:
         p = self.p
         return float(
-            primal.plan_objective(
+            occupancy.plan_objective(
                 a.route,
                 a.seg_slots,
                 self.pk_ptr,
@@ -291,7 +295,10 @@ class LagrangianSolver:
         block = self.p.n_slots if opts.coarse_to_fine else 1
         theta, stall, halvings = opts.theta0, 0, 0
         best_lam, best_mu = self.lam.copy(), self.mu.copy()
+        deadline = None if opts.time_limit_s is None else time.perf_counter() + opts.time_limit_s
         for it in range(opts.max_iterations):
+            if deadline is not None and it > 0 and time.perf_counter() > deadline:
+                break
             self.iterations = it + 1
             bound = self.dual_value()
             if bound > self.best_bound + 1e-12:
@@ -306,7 +313,7 @@ class LagrangianSolver:
                         block, theta, halvings = self._finer(block), opts.theta0, 0
                     self._restore(best_lam, best_mu)
                     bound = self.dual_value()
-            if self._relaxed_is_feasible():
+            if not self.overused:
                 self._offer(self.relaxed, self._objective(self.relaxed))
             elif it % opts.repair_every == opts.repair_every - 1:
                 self.repair_relaxed(self.orders[(it // opts.repair_every) % len(self.orders)])
@@ -334,6 +341,8 @@ class LagrangianSolver:
     def _restore(self, lam: NDArray[np.float64], mu: NDArray[np.float64]) -> None:
         self.lam[:], self.mu[:] = lam, mu
         self.res_active[:] = (lam > 0.0).any(axis=1) if lam.size else False
+        self.store_active[:] = (mu > 0.0).any(axis=1) if mu.size else False
+        self.penalty = float(lam.sum() + (self.p.store_cap[:, None] * mu).sum())
 
     def _finer(self, block: int) -> int:
         return max(1, block // self.options.block_factor)
