@@ -1,10 +1,10 @@
 """Tiny markets and a brute-force oracle for them, written apart from scheduler.market.
 
 The triangle bench: routers A, B, C; lines AB and BC, an SOP from C to A. Sellers P1 (at
-A) and P2 (at B), buyers Q1 (at C) and Q2 (at A). Frames of two or three slots make the
-one-packet-per-slot limits bind. The oracle enumerates every integer amount on every
-(seller quote, buyer quote, simple route) with each resource carrying at most one packet
-per slot in either direction, and prices losses from the physics of DESIGN.md.
+A) and P2 (at B), buyers Q1 (at C) and Q2 (a battery at A). Frames of two or three slots
+make the one-packet-per-slot limits bind. The oracle enumerates every integer amount on
+every (seller quote, buyer quote, simple route) with each resource carrying at most one
+packet per slot in either direction, and prices losses from the physics of DESIGN.md.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def triangle(rng: random.Random, *, n_quotes: int = 4) -> dict[str, Any]:
         {"id": "P1", "kind": "source", "at": "A:0", "max_current_a": currents["P1"], **TERMINAL},
         {"id": "P2", "kind": "source", "at": "B:0", "max_current_a": currents["P2"], **TERMINAL},
         {"id": "Q1", "kind": "load", "at": "C:0", "max_current_a": currents["Q1"], **TERMINAL},
-        {"id": "Q2", "kind": "load", "at": "A:1", "max_current_a": currents["Q2"], **TERMINAL},
+        {"id": "Q2", "kind": "storage", "at": "A:1", "max_current_a": currents["Q2"], **TERMINAL},
     ]
     offers, bids = [], []
     for i in range(n_quotes):

@@ -5,8 +5,12 @@ bargaining splits, and the transfers handed to the planner."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import math
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +18,7 @@ from bench import bundled_path, load_with_topology, parse_dict
 from scheduler.market import MarketError, clear_market, market_transfers, with_market_transfers
 from tests.market_cases import oracle_welfare, single_node, triangle
 
+BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "market.py"
 TINY = [triangle(random.Random(seed), n_quotes=4 + seed % 2) for seed in range(12)]
 for case in TINY[9:]:  # free lines: flows both ways and zero-cost cycles must not count
     case["costs"]["loss_price_per_j"] = 0.0
@@ -217,3 +222,35 @@ def test_a_market_with_one_side_only_trades_nothing():
     r = clear(single_node([0.1, 0.2], []))
     assert r.traded == 0 and r.welfare == 0.0 and r.budget == 0.0
     assert [s.packets for s in r.participants] == [0, 0]
+
+
+def feeder_market(participants: int):
+    """The benchmark's market (benchmarks/market.py), smaller."""
+    spec = importlib.util.spec_from_file_location("market_bench", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.feeder_market(100, participants, 200, 0)
+
+
+def test_warm_resolves_agree_with_cold_markets_on_a_feeder():
+    """Each VCG utility from a warm re-solve equals W minus the welfare of a market
+    built and solved from scratch without that participant."""
+    data = feeder_market(200)
+    result = clear(data)
+    trading = [s for s in result.participants if s.packets]
+    assert len(trading) > 20
+    for s in trading[:: len(trading) // 8]:
+        without = copy.deepcopy(data)
+        without["offers"] = [q for q in data["offers"] if q["id"] != s.id]
+        without["bids"] = [q for q in data["bids"] if q["id"] != s.id]
+        assert result.welfare - clear(without).welfare == pytest.approx(s.utility, abs=1e-9)
+
+
+def test_benchmark_script_prints_its_table():
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--participants", "60", "--repeat", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| 60 | 100 |")]
+    assert len(rows) == 1
