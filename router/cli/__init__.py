@@ -17,6 +17,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("router.cli.plan_cmd", "plan every packet of a scenario into routes and slots"),
     "scenario": ("router.cli.scenario_cmd", "generate benchmark scenarios"),
+    "market": ("router.cli.market_cmd", "match offers and bids (VCG or Nash) and show payments"),
 }
 
 EXIT_USAGE = 2

@@ -43,6 +43,18 @@ def load(path: Path | None) -> tuple[Scenario, Topology]:
 
 def run(args: argparse.Namespace) -> int:
     scenario, topology = load(args.scenario)
+    # --- market (issue 3): offers and bids become transfers before planning ---
+    if scenario.offers and scenario.bids:
+        from scheduler.market import clear_market, with_market_transfers
+
+        market = clear_market(scenario, topology)
+        scenario = with_market_transfers(scenario, market)
+        topology = Topology(scenario)
+        print(
+            f"market: {len(market.trades)} trades, {market.traded} packets, "
+            f"welfare {market.welfare:.6g} (ppr market shows the payments)"
+        )
+    # --- end market ---
     with ProgressBar(f"planning {scenario.name}") as bar:
         plan = plan_transfers(
             scenario,
