@@ -3,14 +3,15 @@
 
 VENV  := .venv
 STAMP := $(VENV)/.installed
+OUT   ?= ppr-out
 # Numba's on-disk cache, kept out of the source tree.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
 .PHONY: run test setup lint bench
 
 run: $(STAMP)
-	@mkdir -p ppr-out
-	$(VENV)/bin/ppr plan --out ppr-out/plan.json --gantt ppr-out/plan.png
+	@mkdir -p $(OUT)
+	$(VENV)/bin/ppr plan --out $(OUT)/plan.json --gantt $(OUT)/plan.png
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

@@ -18,6 +18,19 @@ from scheduler.problem import PlanningProblem
 
 def solve_greedy(problem: PlanningProblem) -> Plan:
     start = time.perf_counter()
+    out, objective = _list_schedule(problem)
+    solve_ms = (time.perf_counter() - start) * 1000.0
+    return to_plan(
+        problem, out, solver="greedy", objective=objective, lower_bound=None, solve_ms=solve_ms
+    )
+
+
+def greedy_assignment(problem: PlanningProblem) -> Assignment:
+    """The greedy plan as per-packet arrays (a starting plan for other solvers)."""
+    return _list_schedule(problem)[0]
+
+
+def _list_schedule(problem: PlanningProblem) -> tuple[Assignment, float]:
     p = problem
     occupied = np.zeros((p.n_resources, p.n_slots), dtype=np.bool_)
     out = Assignment.empty(p)
@@ -52,7 +65,4 @@ def solve_greedy(problem: PlanningProblem) -> Plan:
                 objective += float(cost[w])
                 placed += 1
         objective += float(p.tr_value[k]) * (n - placed)
-    solve_ms = (time.perf_counter() - start) * 1000.0
-    return to_plan(
-        problem, out, solver="greedy", objective=objective, lower_bound=None, solve_ms=solve_ms
-    )
+    return out, objective

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from scheduler.greedy import greedy_assignment
 from scheduler.lagrangian import dual, local_search, occupancy, repair
 from scheduler.plan import Assignment, Plan, relative_gap, to_plan
 from scheduler.problem import PlanningProblem
@@ -292,6 +293,10 @@ class LagrangianSolver:
         """Returns (best plan, its objective, best certified lower bound)."""
         opts = self.options
         self.repair(self.orders[0], 0.0)
+        # the earliest-deadline-first baseline is one more starting plan: local search
+        # only improves the best plan, so lr is never worse than greedy
+        greedy = greedy_assignment(self.p)
+        self._offer(greedy, self._objective(greedy))
         block = self.p.n_slots if opts.coarse_to_fine else 1
         theta, stall, halvings = opts.theta0, 0, 0
         best_lam, best_mu = self.lam.copy(), self.mu.copy()

@@ -1,0 +1,79 @@
+"""``ppr plan`` as a lab engineer runs it, including the README's main-job command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import bundled_path, load_scenario
+from scheduler import check_plan
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def ppr(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def test_readme_main_job(tmp_path: Path):
+    """`make run` (the README's first command) plans bench-4 and writes both files."""
+    readme = (REPO / "README.md").read_text()
+    assert "make run" in readme and "make test" in readme
+    result = subprocess.run(
+        ["make", "-s", "run", f"OUT={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bench-4: lr plan" in result.stdout
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert check_plan(load_scenario(bundled_path()), plan).ok
+    assert (tmp_path / "plan.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize("solver", ["lr", "milp", "greedy"])
+def test_plan_json_follows_the_design(tmp_path: Path, solver: str):
+    out = tmp_path / "plan.json"
+    result = ppr("plan", "--solver", solver, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(out.read_text())
+    for key in ("scenario", "solver", "objective", "lower_bound", "gap", "solve_ms", "packets",
+                "undelivered"):  # fmt: skip
+        assert key in plan
+    assert plan["solver"] == solver
+    assert (plan["lower_bound"] is None) == (solver == "greedy")
+    first = plan["packets"][0]
+    assert set(first) == {"transfer", "route", "slots"}
+    assert len(first["route"]) == len(first["slots"])
+    assert check_plan(load_scenario(bundled_path()), plan).ok
+    summary = result.stdout
+    assert "objective" in summary and "delivered" in summary and "solve" in summary
+
+
+def test_plan_of_a_generated_bench(tmp_path: Path):
+    scenario = tmp_path / "ring.toml"
+    made = ppr("scenario", "generate", "--family", "ring", "--routers", "8", "--transfers",
+               "20", "--slots", "300", "--seed", "2", "--out", str(scenario))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    result = ppr("plan", str(scenario), "--gantt", str(tmp_path / "g.png"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "g.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_unknown_solver_is_a_usage_error():
+    result = ppr("plan", "--solver", "magic")
+    assert result.returncode == 2
+    assert "invalid choice: 'magic'" in result.stderr

@@ -1,0 +1,40 @@
+"""The Numba subproblem kernel and its pure-NumPy twin give the same answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import bundled_path, load_with_topology, parse_dict
+from bench.generate import GeneratorSpec, generate
+from scheduler import build_problem
+from scheduler.lagrangian import dual
+from scheduler.lagrangian.reference import lagrangian_subproblems_numpy
+from scheduler.plan import Assignment
+
+
+def problems():
+    yield "bench-4", build_problem(*load_with_topology(bundled_path()))
+    yield "ring", build_problem(*parse_dict(generate(GeneratorSpec("ring", 10, 30, 300, 3, 600))))
+    yield "hotspot", build_problem(*parse_dict(generate(GeneratorSpec("hotspot", 8, 20, 120, 1))))
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"), list(problems()), ids=lambda x: x if isinstance(x, str) else ""
+)
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.5])
+def test_numba_and_numpy_kernels_agree(name, problem, density):
+    rng = np.random.default_rng(7)
+    p = problem
+    shape = (p.n_resources, p.n_slots)
+    lam = np.where(rng.random(shape) < density, rng.random(shape) * 0.02, 0.0)
+    mu = np.where(rng.random((len(p.store_ids), p.n_slots)) < density, 0.002, 0.0)
+    active = lam.max(axis=1) > 0 if lam.size else np.zeros(0, bool)
+    a, b = Assignment.empty(p), Assignment.empty(p)
+    args = (lam, mu, active, p.hold_price, p.delay_price, *p.kernel_args(), p.packet_ptr)
+    v_numba = dual.lagrangian_subproblems(*args, a.route, a.seg_slots)
+    v_numpy = lagrangian_subproblems_numpy(*args, b.route, b.seg_slots)
+    assert v_numba == pytest.approx(v_numpy, rel=1e-12, abs=1e-12)
+    assert np.array_equal(a.route, b.route)
+    delivered = a.route >= 0
+    assert np.array_equal(a.seg_slots[delivered], b.seg_slots[delivered])
