@@ -32,11 +32,11 @@ CASES = [
     ("bad kind", "terminals.0.kind", "battery", "terminals[0].kind", "one of"),
     ("duplicate id", "lines.1.id", "AB", "lines[AB].id", "duplicate id 'AB'"),
     ("id reused across kinds", "terminals.1.id", "A", "terminals[A].id", "duplicate id 'A'"),
-    ("port used twice", "terminals.1.at", "A:0", "terminals[S2].at", "already used by terminals[S1].at"),
+    ("port used twice", "terminals.1.at", "A:0", "terminals[S2].at", "already used by terminals[S1].at"),  # noqa: E501
     ("port out of range", "lines.0.a", "A:7", "lines[AB].a", "ports 0..3"),
     ("terminal on no router", "terminals.2.at", "Q:0", "terminals[S3].at", "unknown router 'Q'"),
     ("line on one router", "lines.0.b", "A:3", "lines[AB].b", "must join two routers"),
-    ("unknown source", "transfers.0.source", "PV9", "transfers[T1].source", "unknown terminal 'PV9'"),
+    ("unknown source", "transfers.0.source", "PV9", "transfers[T1].source", "unknown terminal 'PV9'"),  # noqa: E501
     ("source is a load", "transfers.0.source", "L2", "transfers[T1].source", "is a load"),
     ("sink is a source", "transfers.0.sink", "S2", "transfers[T1].sink", "is a source"),
     ("deadline outside frame", "transfers.0.deadline_slot", 10, "transfers[T1].deadline_slot",
@@ -55,7 +55,9 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("what", "path", "value", "where", "words"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("what", "path", "value", "where", "words"), CASES, ids=[c[0] for c in CASES]
+)
 def test_bad_scenario_is_located(what, path, value, where, words):
     data = with_changes(base(), path, value)
     with pytest.raises(ScenarioError) as info:
@@ -83,20 +85,25 @@ def test_path_over_sop_power():
 
 
 def test_toml_syntax_error_names_the_line():
-    text = BENCH4.replace('slots = 200', 'slots = = 200')
+    text = BENCH4.replace("slots = 200", "slots = = 200")
     with pytest.raises(ScenarioError) as info:
         parse_text(text, source="bench.toml")
     assert str(info.value).startswith("bench.toml:")
-    assert info.value.line == next(i for i, line in enumerate(text.splitlines(), 1) if "= =" in line)
+    assert info.value.line == next(
+        i for i, line in enumerate(text.splitlines(), 1) if "= =" in line
+    )
 
 
 def test_error_points_at_the_line_in_the_file():
-    text = BENCH4.replace('resistance_ohm = 0.10', 'resistance_ohm = -0.10')
+    text = BENCH4.replace("resistance_ohm = 0.10", "resistance_ohm = -0.10")
     with pytest.raises(ScenarioError) as info:
         parse_text(text, source="bench.toml")
     expected = next(i for i, line in enumerate(text.splitlines(), 1) if "-0.10" in line)
     assert info.value.line == expected
-    assert str(info.value) == f"bench.toml:{expected}: lines[1].resistance_ohm: must be > 0.0 (got -0.1)"
+    assert (
+        str(info.value)
+        == f"bench.toml:{expected}: lines[1].resistance_ohm: must be > 0.0 (got -0.1)"
+    )
 
 
 def test_error_by_id_points_at_its_entry():
@@ -107,7 +114,9 @@ def test_error_by_id_points_at_its_entry():
     assert text.splitlines()[info.value.line - 1].strip() == 'source = "PV9"'
 
 
-@pytest.mark.parametrize(("what", "path", "value", "where", "words"), CASES[:6], ids=[c[0] for c in CASES[:6]])
+@pytest.mark.parametrize(
+    ("what", "path", "value", "where", "words"), CASES[:6], ids=[c[0] for c in CASES[:6]]
+)
 def test_cli_reports_one_line_and_exit_2(tmp_path: Path, what, path, value, where, words):
     if isinstance(value, float) and math.isnan(value):
         scenario = tmp_path / "bad.toml"
