@@ -17,6 +17,8 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("router.cli.plan_cmd", "plan every packet of a scenario into routes and slots"),
     "scenario": ("router.cli.scenario_cmd", "generate benchmark scenarios"),
+    # issue 4: header keys
+    "keys": ("router.cli.keys_cmd", "create, rotate and show the keys that seal headers"),
 }
 
 EXIT_USAGE = 2
@@ -41,9 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'the user asked for something wrong'."""
     from bench.errors import BenchError
+    from firmware_bridge.headers.errors import HeaderError  # issue 4: headers and key store
     from scheduler.errors import SchedulerError
 
-    return (BenchError, SchedulerError, UsageError)
+    return (BenchError, HeaderError, SchedulerError, UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
