@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("router.cli.plan_cmd", "plan every packet of a scenario into routes and slots"),
     "scenario": ("router.cli.scenario_cmd", "generate benchmark scenarios"),
     "market": ("router.cli.market_cmd", "match offers and bids (VCG or Nash) and show payments"),
+    "keys": ("router.cli.keys_cmd", "create, rotate and show the keys that seal headers"),
 }
 
 EXIT_USAGE = 2
@@ -43,9 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'the user asked for something wrong'."""
     from bench.errors import BenchError
+    from firmware_bridge.headers.errors import HeaderError  # issue 4: headers and key store
     from scheduler.errors import SchedulerError
 
-    return (BenchError, SchedulerError, UsageError)
+    return (BenchError, HeaderError, SchedulerError, UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,351 @@
+"""The key store on disk: X25519 identities of the controller, routers and terminals.
+
+Layout (``--store``, default ``./ppr-keys``)::
+
+    store.json        public material and wire ids; replaced last, so it is the commit point
+    epoch-0001/       private keys of one epoch, PEM PKCS#8, mode 0600
+        controller.key  router-R1.key  terminal-PV1.key ...
+    .lock             serialises writers
+
+Wire ids are positions in ``store.json``'s ``routers`` and ``terminals`` lists: the
+scenario's order at ``init``, and parties a later scenario adds are appended by
+``rotate``, so an id never changes while the store lives. A rotation starts epoch N+1
+with a new controller identity (and, with ``all_parties``, new device identities);
+the store keeps epochs N and N+1 so routers can honour the grace window. Private key
+files readable by group or others are refused, as ssh does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bench import Scenario
+from firmware_bridge.headers.errors import KeyPermissionError, KeyStoreError, Layer
+from firmware_bridge.headers.frame import SealingKeys
+from firmware_bridge.headers.keys import KeyRing, Party, PartyKind, layer_key
+from firmware_bridge.headers.layout import MAX_EPOCH, ROUTER
+
+DEFAULT_STORE = Path("ppr-keys")
+MANIFEST = "store.json"
+KEEP_EPOCHS = 2  # the current epoch and the one still in its grace window
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TerminalEntry(_Model):
+    id: str
+    router: str  # hosts the terminal's meter
+
+
+class EpochEntry(_Model):
+    created: str
+    controller: str  # public keys, 64 hex digits
+    routers: dict[str, str]
+    terminals: dict[str, str]
+
+
+class Manifest(_Model):
+    format: Literal[1] = 1
+    scenario: str
+    epoch: int
+    routers: tuple[str, ...]
+    terminals: tuple[TerminalEntry, ...]
+    epochs: dict[int, EpochEntry]
+
+
+class KeyStore:
+    """An opened store. Every private key file it will use has been permission-checked."""
+
+    def __init__(self, path: Path, manifest: Manifest) -> None:
+        self.path = path
+        self.manifest = manifest
+
+    # --- opening, creating, rotating --------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> KeyStore:
+        try:
+            text = (path / MANIFEST).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise KeyStoreError(
+                f"{path}: no key store here; create one with: ppr keys init"
+            ) from None
+        except OSError as exc:
+            raise KeyStoreError(f"{path}: cannot read the key store: {exc}") from exc
+        try:
+            manifest = Manifest.model_validate_json(text)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise KeyStoreError(f"{path / MANIFEST}: {where}: {first['msg']}") from None
+        store = cls(path, manifest)
+        store._check_permissions()
+        return store
+
+    @classmethod
+    def init(cls, path: Path, scenario: Scenario) -> KeyStore:
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise KeyStoreError(
+                f"{path}: a key store (or other files) already exists; use ppr keys rotate"
+            )
+        tmp = path.resolve().with_name(f".{path.resolve().name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.mkdir(mode=0o700, parents=True)
+            manifest = Manifest(
+                scenario=scenario.name,
+                epoch=1,
+                routers=tuple(r.id for r in scenario.routers),
+                terminals=tuple(
+                    TerminalEntry(id=t.id, router=t.port.router) for t in scenario.terminals
+                ),
+                epochs={},
+            )
+            store = cls(tmp, manifest)
+            store.manifest = store._write_epoch(1, previous=None, renew_devices=True)
+            _write_file(tmp / MANIFEST, store.manifest.model_dump_json(indent=1).encode(), 0o644)
+            os.replace(tmp, path)  # the whole store appears at once, or not at all
+            _fsync_dir(path.absolute().parent)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise KeyStoreError(f"{path}: cannot write the key store: {exc}") from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return cls(path, store.manifest)
+
+    def rotate(self, scenario: Scenario | None = None, *, all_parties: bool = False) -> KeyStore:
+        """Start the next epoch; add the parties ``scenario`` has and the store lacks."""
+        try:
+            with self._locked():
+                return self._rotate(scenario, all_parties)
+        except OSError as exc:
+            raise KeyStoreError(f"{self.path}: cannot write the key store: {exc}") from exc
+
+    def _rotate(self, scenario: Scenario | None, all_parties: bool) -> KeyStore:
+        current = KeyStore.open(self.path).manifest  # re-read under the lock
+        if current.epoch >= MAX_EPOCH:
+            raise KeyStoreError(
+                f"{self.path}: epoch {MAX_EPOCH} is the last; run ppr keys init anew"
+            )
+        routers, terminals = list(current.routers), {t.id: t for t in current.terminals}
+        if scenario is not None:
+            routers += [r.id for r in scenario.routers if r.id not in routers]
+            for t in scenario.terminals:
+                terminals[t.id] = TerminalEntry(id=t.id, router=t.port.router)
+        staged = KeyStore(
+            self.path,
+            current.model_copy(
+                update={"routers": tuple(routers), "terminals": tuple(terminals.values())}
+            ),
+        )
+        manifest = staged._write_epoch(current.epoch + 1, current.epoch, all_parties)
+        _write_file(self.path / MANIFEST, manifest.model_dump_json(indent=1).encode(), 0o644)
+        for epoch in current.epochs.keys() - manifest.epochs.keys():
+            shutil.rmtree(self._epoch_dir(epoch), ignore_errors=True)  # pruned epochs
+        self.manifest = manifest
+        return self
+
+    def _write_epoch(self, epoch: int, previous: int | None, renew_devices: bool) -> Manifest:
+        """Write every private key of ``epoch`` into its directory (staged, then renamed);
+        return the manifest that points at it. Devices keep their identity unless renewed."""
+        for kind, names in (
+            ("routers", self.manifest.routers),
+            ("terminals", self.manifest.terminals),
+        ):
+            if len(names) > ROUTER.max_count + 1:
+                raise KeyStoreError(f"{len(names)} {kind}: wire ids are 16-bit (at most 65536)")
+        final = self._epoch_dir(epoch)
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(mode=0o700)
+        public: dict[str, dict[str, str]] = {"routers": {}, "terminals": {}}
+        controller = X25519PrivateKey.generate()
+        _write_file(tmp / "controller.key", _pem(controller), 0o600)
+        for party in self.parties():
+            old = (
+                None if renew_devices or previous is None else self._maybe_private(previous, party)
+            )
+            key = old or X25519PrivateKey.generate()
+            _write_file(tmp / _file_name(party), _pem(key), 0o600)
+            public[f"{party.kind}s"][party.name] = key.public_key().public_bytes_raw().hex()
+        shutil.rmtree(final, ignore_errors=True)  # a leftover of a rotation that never committed
+        os.replace(tmp, final)
+        _fsync_dir(self.path)
+        entry = EpochEntry(
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            controller=controller.public_key().public_bytes_raw().hex(),
+            routers=public["routers"],
+            terminals=public["terminals"],
+        )
+        kept = sorted(self.manifest.epochs)[1 - KEEP_EPOCHS :]  # the new one makes KEEP_EPOCHS
+        epochs = {e: self.manifest.epochs[e] for e in kept} | {epoch: entry}
+        return self.manifest.model_copy(update={"epoch": epoch, "epochs": epochs})
+
+    # --- reading ----------------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        return self.manifest.epoch
+
+    def parties(self) -> list[Party]:
+        routers = [Party("router", name, i) for i, name in enumerate(self.manifest.routers)]
+        terms = [Party("terminal", t.id, i) for i, t in enumerate(self.manifest.terminals)]
+        return routers + terms
+
+    def party(self, kind: PartyKind, name: str) -> Party:
+        for p in self.parties():
+            if p.kind == kind and p.name == name:
+                return p
+        raise KeyStoreError(f"{self.path}: no {kind} '{name}' in the key store")
+
+    def meter_router(self, terminal: str) -> str:
+        return next(t.router for t in self.manifest.terminals if t.id == terminal)
+
+    def public_key(self, epoch: int, party: Party | None) -> bytes:
+        """Public key of ``party`` (``None``: the controller) in ``epoch``."""
+        entry = self.manifest.epochs[epoch]
+        text = entry.controller if party is None else getattr(entry, f"{party.kind}s")[party.name]
+        return bytes.fromhex(text)
+
+    def sealing_keys(self, epoch: int | None = None) -> SealingKeys:
+        """The controller's keys: outer per router, inner per terminal."""
+        epoch = self.epoch if epoch is None else epoch
+        controller = self._private(epoch, None)
+        outer, inner = {}, {}
+        for p in self.parties():
+            peer = X25519PublicKey.from_public_bytes(self.public_key(epoch, p))
+            if p.kind == "router":
+                outer[p.name] = layer_key(
+                    "outer", controller, peer, p, epoch, p.name, controller=True
+                )
+            else:
+                rid = self.meter_router(p.name)
+                inner[p.name] = layer_key("inner", controller, peer, p, epoch, rid, controller=True)
+        return SealingKeys(epoch, outer, inner)
+
+    def ring(self, kind: PartyKind, name: str) -> KeyRing:
+        """A router's outer keys (``kind="router"``) or a meter's inner keys
+        (``kind="terminal"``), for every epoch the store keeps: what firmware holds."""
+        party = self.party(kind, name)
+        layer: Layer = "outer" if kind == "router" else "inner"
+        rid = name if kind == "router" else self.meter_router(name)
+        keys = {}
+        for epoch in self.manifest.epochs:
+            own = self._private(epoch, party)
+            ctl = X25519PublicKey.from_public_bytes(self.public_key(epoch, None))
+            keys[epoch] = layer_key(layer, own, ctl, party, epoch, rid, controller=False)
+        return KeyRing(party, rid, keys)
+
+    # --- files ------------------------------------------------------------------------
+
+    def _epoch_dir(self, epoch: int) -> Path:
+        return self.path / f"epoch-{epoch:04d}"
+
+    def _key_path(self, epoch: int, party: Party | None) -> Path:
+        return self._epoch_dir(epoch) / ("controller.key" if party is None else _file_name(party))
+
+    def _check_permissions(self) -> None:
+        paths = [
+            self._key_path(e, p) for e in self.manifest.epochs for p in [None, *self.parties()]
+        ]
+        bad = [(p, m) for p in paths if (m := _mode(p)) is not None and m & 0o077]
+        if bad:
+            path, mode = bad[0]
+            more = (
+                f" ({len(bad)} key files; for all: chmod -R go-rwx {self.path})"
+                if len(bad) > 1
+                else ""
+            )
+            raise KeyPermissionError(
+                f"{path}: private key is accessible by group or others (mode {mode:04o}); "
+                f"fix with: chmod 600 {path}{more}"
+            )
+
+    def _maybe_private(self, epoch: int, party: Party) -> X25519PrivateKey | None:
+        return self._private(epoch, party) if self._key_path(epoch, party).exists() else None
+
+    def _private(self, epoch: int, party: Party | None) -> X25519PrivateKey:
+        path = self._key_path(epoch, party)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise KeyStoreError(f"{path}: cannot read private key: {exc.strerror}") from exc
+        with os.fdopen(fd, "rb") as fh:
+            mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
+            if mode & 0o077:
+                raise KeyPermissionError(
+                    f"{path}: private key is accessible by group or others (mode {mode:04o}); "
+                    f"fix with: chmod 600 {path}"
+                )
+            data = fh.read()
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except ValueError as exc:
+            raise KeyStoreError(f"{path}: not a PEM private key") from exc
+        if not isinstance(key, X25519PrivateKey):
+            raise KeyStoreError(f"{path}: not an X25519 private key")
+        if key.public_key().public_bytes_raw() != self.public_key(epoch, party):
+            raise KeyStoreError(f"{path}: does not match the public key in {MANIFEST}")
+        return key
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _file_name(party: Party) -> str:
+    return f"{party.kind}-{party.name}.key"
+
+
+def _pem(key: X25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(path.stat(follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _write_file(path: Path, data: bytes, mode: int) -> None:
+    """Write via a temporary file and rename: a reader sees the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)  # O_CREAT's mode is only applied to a new file
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
