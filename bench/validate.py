@@ -6,7 +6,7 @@ saying what would fix it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from bench.errors import RouteError, ScenarioError
 from bench.models import PortRef, Scenario
@@ -157,6 +157,6 @@ def _check_quotes(s: Scenario) -> None:
                 )
 
 
-def _names(items: dict[str, object]) -> str:
+def _names(items: Mapping[str, object]) -> str:
     names = sorted(items)
     return ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")

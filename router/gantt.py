@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; the bench PC may have no display
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import ListedColormap, to_hex
 from matplotlib.patches import Patch
 
 from bench import Scenario
@@ -40,8 +40,9 @@ def draw_gantt(scenario: Scenario, plan: Plan, path: Path) -> None:
         for rid, slot in zip(p.route, p.slots, strict=True):
             if rid in index:
                 grid[index[rid], slot] = colour_of[p.transfer]
-    palette = plt.get_cmap("tab20").colors
-    colours = ["#ffffff"] + [palette[i % len(palette)] for i in range(len(transfers))]
+    tab20 = matplotlib.colormaps["tab20"]
+    palette = [to_hex(tab20(i)) for i in range(20)]
+    colours: list[str] = ["#ffffff"] + [palette[i % len(palette)] for i in range(len(transfers))]
     height = 1.5 + 0.28 * len(rows)
     fig, ax = plt.subplots(figsize=(12, min(height, 40)))
     ax.imshow(

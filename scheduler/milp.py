@@ -59,7 +59,7 @@ class _ModelBuilder:
         for k in range(p.n_transfers):
             rel, dl = int(p.tr_release[k]), int(p.tr_deadline[k])
             width = dl - rel + 1
-            first_x = []
+            first_x: list[int] = []
             for r in range(p.tr_route_ptr[k], p.tr_route_ptr[k + 1]):
                 segs = range(p.route_seg_ptr[r], p.route_seg_ptr[r + 1])
                 last = len(segs) - 1

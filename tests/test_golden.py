@@ -33,7 +33,7 @@ def test_one_transfer_takes_consecutive_slots():
     for solver, plan in solve_all(data).items():
         assert plan.objective == pytest.approx(0.03, abs=1e-12), solver
         assert sorted(p.slots[0] for p in plan.packets) == [0, 1, 2]
-    assert solve_all(data)["lr"].lower_bound == pytest.approx(0.03, abs=1e-9)
+    assert 0.03 * (1 - 1e-4) - 1e-12 <= solve_all(data)["lr"].lower_bound <= 0.03 + 1e-12
 
 
 def test_shared_line_serialises_packets():
@@ -104,4 +104,5 @@ def test_short_frame_drops_the_cheaper_packets():
     for solver in ("lr", "milp"):
         assert plans[solver].objective == pytest.approx(2.03, abs=1e-12), solver
         assert plans[solver].undelivered == {"T1": 2, "T2": 0}
-    assert plans["lr"].lower_bound == pytest.approx(2.03, abs=1e-6)
+    # lr stops once its certified gap is within LrOptions.target_gap (1e-4)
+    assert 2.03 * (1 - 1e-4) - 1e-9 <= plans["lr"].lower_bound <= 2.03 + 1e-9

@@ -27,7 +27,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="write the plan as JSON")
     parser.add_argument("--gantt", type=Path, help="draw the plan as a PNG (resources x slots)")
     parser.add_argument("--k-routes", type=int, default=3, help="candidate routes per transfer")
-    parser.add_argument("--time-limit", type=float, default=60.0, help="milp time limit, seconds")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds: milp stops there (default 60); lr stops iterating there, then polishes",
+    )
     parser.add_argument(
         "--iterations",
         type=int,
@@ -61,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
             topology,
             args.solver,
             k_routes=args.k_routes,
-            lr_options=LrOptions(max_iterations=args.iterations),
-            milp_options=MilpOptions(time_limit_s=args.time_limit),
+            lr_options=LrOptions(max_iterations=args.iterations, time_limit_s=args.time_limit),
+            milp_options=MilpOptions(time_limit_s=args.time_limit or 60.0),
             progress=lambda i, n, lb, ub: bar.update(i, n, f"bound {lb:.5g} plan {ub:.5g}"),
         )
     document = plan.to_json()

@@ -49,6 +49,7 @@ class LrOptions:
     eject_budget: int = 5000  # ejection moves tried per round, in all
     polish_rounds: int = 4
     coarse_to_fine: bool = True
+    aim: float = 0.5  # Polyak target: best bound + aim * (best plan - best bound)
     time_limit_s: float | None = None  # stop iterating after this (then repair and polish)
 
 
@@ -329,7 +330,8 @@ class LagrangianSolver:
                 break
             if block == 1 and theta < opts.min_theta:
                 break
-            norm2 = self.step(theta * max(self.best_objective - bound, 1e-9), block)
+            aim = self.best_bound + opts.aim * (self.best_objective - self.best_bound)
+            norm2 = self.step(theta * max(aim - bound, 1e-9), block)
             if norm2 == 0.0:
                 if block == 1:
                     break  # no relaxed constraint binds: the relaxed solution is optimal

@@ -1,0 +1,20 @@
+"""The benchmark scripts still run (quick mode); their numbers live in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_planning_benchmark_quick():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "planning.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| bench-4 |" in result.stdout and "optimal" in result.stdout
