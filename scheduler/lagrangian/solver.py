@@ -49,6 +49,8 @@ class LrOptions:
     eject_budget: int = 5000  # ejection moves tried per round, in all
     polish_rounds: int = 4
     coarse_to_fine: bool = True
+    stall_iterations: int = 60  # stop when the best bound gains less than stall_tol
+    stall_tol: float = 1e-4  # (relative) over this many slot-level iterations
     aim: float = 0.5  # Polyak target: best bound + aim * (best plan - best bound)
     time_limit_s: float | None = None  # stop iterating after this (then repair and polish)
 
@@ -302,6 +304,7 @@ class LagrangianSolver:
         theta, stall, halvings = opts.theta0, 0, 0
         best_lam, best_mu = self.lam.copy(), self.mu.copy()
         deadline = None if opts.time_limit_s is None else time.perf_counter() + opts.time_limit_s
+        history: list[float] = []  # best bound per slot-level iteration
         for it in range(opts.max_iterations):
             if deadline is not None and it > 0 and time.perf_counter() > deadline:
                 break
@@ -330,6 +333,13 @@ class LagrangianSolver:
                 break
             if block == 1 and theta < opts.min_theta:
                 break
+            if block == 1:
+                history.append(self.best_bound)
+                window = opts.stall_iterations
+                if len(history) > window and history[-1] - history[-1 - window] <= (
+                    opts.stall_tol * max(1.0, abs(history[-1]))
+                ):
+                    break  # the bound has stopped moving: more steps buy nothing
             aim = self.best_bound + opts.aim * (self.best_objective - self.best_bound)
             norm2 = self.step(theta * max(aim - bound, 1e-9), block)
             if norm2 == 0.0:
