@@ -130,15 +130,14 @@ def kernel_ratio(problem: PlanningProblem, reps: int) -> tuple[float, float]:
     solver = LagrangianSolver(problem, LrOptions())
     solver.run()
     p = problem
-    args = (solver.lam, solver.mu, solver.res_active, p.hold_price, p.delay_price,
-            *p.kernel_args(), p.packet_ptr)  # fmt: skip
+    prices = solver.prices()
     a, b = Assignment.empty(p), Assignment.empty(p)
     fast, slow = [], []
     for _ in range(reps):
         t0 = time.perf_counter()
-        v1 = dual.lagrangian_subproblems(*args, a.route, a.seg_slots)
+        v1 = dual.lagrangian_subproblems(p.arrays, prices, a.packets)
         t1 = time.perf_counter()
-        v2 = lagrangian_subproblems_numpy(*args, b.route, b.seg_slots)
+        v2 = lagrangian_subproblems_numpy(p.arrays, prices, b.packets)
         t2 = time.perf_counter()
         assert abs(v1 - v2) <= 1e-9 * max(1.0, abs(v1)) and np.array_equal(a.route, b.route)
         fast.append(t1 - t0)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from scheduler.bundles import Packets
 from scheduler.problem import PlanningProblem
 
 
@@ -102,6 +103,11 @@ class Assignment:
 
     def copy(self) -> Assignment:
         return Assignment(self.route.copy(), self.seg_slots.copy())
+
+    @property
+    def packets(self) -> Packets:
+        """The same arrays, as the Numba kernels take them."""
+        return Packets(self.route, self.seg_slots)
 
 
 def to_plan(

@@ -14,12 +14,14 @@ slot waited. Arrays are CSR-style so that the Numba kernels take them as they ar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bench import Scenario, Topology
+from scheduler.bundles import Arrays
 from scheduler.errors import NoRouteError
 from scheduler.routes import DEFAULT_K, RouteFinder
 
@@ -82,9 +84,10 @@ class PlanningProblem:
             out.extend([int(seg_slots[j])] * int(self.seg_res_ptr[s + 1] - self.seg_res_ptr[s]))
         return out
 
-    def kernel_args(self) -> tuple[object, ...]:
-        """The arrays every kernel takes, in one fixed order."""
-        return (
+    @cached_property
+    def arrays(self) -> Arrays:
+        """The problem as the Numba kernels take it (one bundle)."""
+        return Arrays(
             self.tr_packets,
             self.tr_value,
             self.tr_release,
@@ -95,6 +98,10 @@ class PlanningProblem:
             self.seg_res_ptr,
             self.route_res,
             self.seg_store,
+            self.packet_ptr,
+            self.store_cap,
+            float(self.delay_price),
+            float(self.hold_price),
         )
 
 

@@ -8,6 +8,7 @@ import pytest
 from bench import bundled_path, load_with_topology, parse_dict
 from bench.generate import GeneratorSpec, generate
 from scheduler import build_problem
+from scheduler.bundles import Prices
 from scheduler.lagrangian import dual
 from scheduler.lagrangian.reference import lagrangian_subproblems_numpy
 from scheduler.plan import Assignment
@@ -31,9 +32,9 @@ def test_numba_and_numpy_kernels_agree(name, problem, density):
     mu = np.where(rng.random((len(p.store_ids), p.n_slots)) < density, 0.002, 0.0)
     active = lam.max(axis=1) > 0 if lam.size else np.zeros(0, bool)
     a, b = Assignment.empty(p), Assignment.empty(p)
-    args = (lam, mu, active, p.hold_price, p.delay_price, *p.kernel_args(), p.packet_ptr)
-    v_numba = dual.lagrangian_subproblems(*args, a.route, a.seg_slots)
-    v_numpy = lagrangian_subproblems_numpy(*args, b.route, b.seg_slots)
+    prices = Prices(lam, mu, active, 1.0)
+    v_numba = dual.lagrangian_subproblems(p.arrays, prices, a.packets)
+    v_numpy = lagrangian_subproblems_numpy(p.arrays, prices, b.packets)
     assert v_numba == pytest.approx(v_numpy, rel=1e-12, abs=1e-12)
     assert np.array_equal(a.route, b.route)
     delivered = a.route >= 0

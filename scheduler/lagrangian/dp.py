@@ -1,9 +1,5 @@
-"""The dynamic programme shared by the dual and the primal kernels.
-
-Flat arrays only (see ``scheduler.problem`` for their layout). ``lam[r, t]`` prices
-resource r in slot t, ``mu[b, t]`` one buffer place of storage router b in slot t.
-Offsets ``w`` count slots from a transfer's release slot.
-"""
+"""The dynamic programme shared by the dual and the primal kernels (bundles: see
+``scheduler.bundles``)."""
 
 from __future__ import annotations
 
@@ -12,112 +8,57 @@ from numba import njit
 
 INF = np.inf
 
-# How a DP treats packets already placed (``occ``, ``store_occ``):
-IGNORE = 0  # the relaxed subproblem: others do not exist
-HARD = 1  # repair: an occupied resource-slot or a full buffer is forbidden
-SOFT = 2  # negotiation: each packet already there costs ``pres`` more
-
 
 @njit(cache=True)
-def _segment_row(lam, res_active, weight, occ, occ_mode, pres, route_res, lo, hi, rel, width, out):
-    """out[w] = weight * sum of lam over the segment's resources in slot rel+w, plus
-    what packets already there mean under ``occ_mode``."""
+def _segment_row(a, prices, places, lo, hi, rel, width, out):
+    """out[w] = weight * prices of the segment's resources in slot rel+w, or INF where
+    one of them is taken (hard places)."""
     for w in range(width):
         out[w] = 0.0
     for i in range(lo, hi):
-        r = route_res[i]
-        if occ_mode == HARD:
-            row_occ = occ[r]
+        r = a.route_res[i]
+        if places.hard:
+            taken = places.occ[r]
             for w in range(width):
-                if row_occ[rel + w] != 0:
+                if taken[rel + w] != 0:
                     out[w] = INF
-        elif occ_mode == SOFT:
-            row_occ = occ[r]
+        if prices.active[r] and prices.weight != 0.0:
+            row = prices.lam[r]
             for w in range(width):
-                out[w] += pres * row_occ[rel + w]
-        if res_active[r] and weight != 0.0:
-            row = lam[r]
-            for w in range(width):
-                out[w] += weight * row[rel + w]
+                out[w] += prices.weight * row[rel + w]
 
 
 @njit(cache=True)
-def route_dp(
-    route,
-    rel,
-    width,
-    lam,
-    mu,
-    res_active,
-    weight,
-    hold_price,
-    delay_price,
-    occ,
-    store_occ,
-    store_cap,
-    occ_mode,
-    pres,
-    route_seg_ptr,
-    seg_res_ptr,
-    route_res,
-    seg_store,
-    cost,
-    row,
-    hold_prefix,
-    arg,
-):
+def route_dp(a, route, rel, width, prices, places, cost, row, hold_prefix, arg):
     """Backward DP over the segments of one route.
 
-    On return ``cost[w]`` is the cheapest priced cost (delay + hold + weighted
-    multipliers, without the route's loss cost) of a packet whose first segment runs in
-    slot ``rel + w``; ``arg[j, w]`` is the offset of segment j+1 when segment j runs at
-    offset w. Ties go to the earliest departure.
+    On return ``cost[w]`` is the cheapest priced cost (delay + hold + weighted prices,
+    without the route's loss) of a packet whose first segment runs in slot ``rel + w``
+    and whose last finishes before ``width``; ``arg[j, w]`` is the offset of segment j+1
+    when segment j runs at offset w. Ties go to the earliest departure.
     """
-    s_first = route_seg_ptr[route]
-    s_last = route_seg_ptr[route + 1] - 1
-    _segment_row(
-        lam,
-        res_active,
-        weight,
-        occ,
-        occ_mode,
-        pres,
-        route_res,
-        seg_res_ptr[s_last],
-        seg_res_ptr[s_last + 1],
-        rel,
-        width,
-        cost,
-    )
+    s_first = a.route_seg_ptr[route]
+    s_last = a.route_seg_ptr[route + 1] - 1
+    _segment_row(a, prices, places, a.seg_res_ptr[s_last], a.seg_res_ptr[s_last + 1], rel,
+                 width, cost)  # fmt: skip
     for w in range(width):
-        cost[w] += delay_price * w
+        cost[w] += a.delay_price * w
     for s in range(s_last - 1, s_first - 1, -1):
         j = s - s_first
-        b = seg_store[s]
+        b = a.seg_store[s]
         acc = 0.0
         for w in range(width):
             hold_prefix[w] = acc
-            acc += hold_price + weight * mu[b, rel + w]
-            if occ_mode == SOFT and store_occ[b, rel + w] >= store_cap[b]:
-                acc += pres * (store_occ[b, rel + w] + 1 - store_cap[b])
-        _segment_row(
-            lam,
-            res_active,
-            weight,
-            occ,
-            occ_mode,
-            pres,
-            route_res,
-            seg_res_ptr[s],
-            seg_res_ptr[s + 1],
-            rel,
-            width,
-            row,
-        )
+            if prices.weight != 0.0:
+                acc += a.hold_price + prices.weight * prices.mu[b, rel + w]
+            else:
+                acc += a.hold_price
+        _segment_row(a, prices, places, a.seg_res_ptr[s], a.seg_res_ptr[s + 1], rel, width,
+                     row)  # fmt: skip
         run = INF
         run_arg = -1
         for w in range(width - 1, -1, -1):
-            if occ_mode == HARD and store_occ[b, rel + w] >= store_cap[b]:
+            if places.hard and places.store_occ[b, rel + w] >= a.store_cap[b]:
                 run = INF  # no buffer place in slot w: the packet cannot wait past it
                 run_arg = -1
             v = hold_prefix[w] + cost[w]
@@ -131,95 +72,52 @@ def route_dp(
 
 
 @njit(cache=True)
-def reconstruct(route, w, rel, j_count, arg, out_slots):
+def reconstruct(a, route, w, rel, arg, out_slots):
+    """Segment slots of the packet that starts route ``route`` at offset w."""
     ww = w
     out_slots[0] = rel + ww
-    for j in range(j_count - 1):
+    for j in range(a.route_seg_ptr[route + 1] - a.route_seg_ptr[route] - 1):
         ww = arg[j, ww]
         out_slots[j + 1] = rel + ww
 
 
 @njit(cache=True)
-def best_over_routes(
-    k,
-    width,
-    lam,
-    mu,
-    res_active,
-    weight,
-    hold_price,
-    delay_price,
-    occ,
-    store_occ,
-    store_cap,
-    occ_mode,
-    pres,
-    tr_release,
-    tr_deadline,
-    tr_route_ptr,
-    route_cost,
-    route_seg_ptr,
-    seg_res_ptr,
-    route_res,
-    seg_store,
-    cost,
-    row,
-    hold_prefix,
-    arg,
-    best,
-    best_route,
-):
+def best_over_routes(a, k, width, prices, places, work):
     """For each start offset w < ``width`` of transfer k: the cheapest cost over its
-    routes (``best[w]``) and which route gives it (``best_route[w]``); ``arg[i]`` holds
-    route r0+i's DP choices. Only slots rel .. rel+width-1 are used, so a packet that
-    starts at w also finishes before ``width``."""
-    rel = tr_release[k]
-    r0 = tr_route_ptr[k]
+    routes (``work.best[w]``) and the route that gives it (``work.best_route[w]``);
+    ``work.arg[i]`` holds route r0+i's DP choices. Only slots rel .. rel+width-1 are
+    used, so a packet that starts at w also finishes before ``width``."""
+    rel = a.tr_release[k]
+    r0 = a.tr_route_ptr[k]
+    best, best_route = work.best, work.best_route
     for w in range(width):
         best[w] = INF
         best_route[w] = -1
-    for r in range(r0, tr_route_ptr[k + 1]):
-        route_dp(
-            r,
-            rel,
-            width,
-            lam,
-            mu,
-            res_active,
-            weight,
-            hold_price,
-            delay_price,
-            occ,
-            store_occ,
-            store_cap,
-            occ_mode,
-            pres,
-            route_seg_ptr,
-            seg_res_ptr,
-            route_res,
-            seg_store,
-            cost,
-            row,
-            hold_prefix,
-            arg[r - r0],
-        )
-        c = route_cost[r]
+    for r in range(r0, a.tr_route_ptr[k + 1]):
+        route_dp(a, r, rel, width, prices, places, work.cost, work.row, work.hold_prefix,
+                 work.arg[r - r0])  # fmt: skip
+        c = a.route_cost[r]
         for w in range(width):
-            v = c + cost[w]
+            v = c + work.cost[w]
             if v < best[w]:
                 best[w] = v
                 best_route[w] = r
 
 
 @njit(cache=True)
-def workspace(n_slots, max_routes, max_segs):
-    """Scratch arrays for ``best_over_routes``: cost, row, hold_prefix, arg, best,
-    best_route."""
-    return (
-        np.empty(n_slots),
-        np.empty(n_slots),
-        np.empty(n_slots),
-        np.empty((max_routes, max_segs, n_slots), dtype=np.int64),
-        np.empty(n_slots),
-        np.empty(n_slots, dtype=np.int64),
-    )
+def cheapest_floor(a, k):
+    """The cheapest route loss of transfer k: with prices >= 0, no packet of k starting
+    at offset w costs less than this + delay * w."""
+    floor = a.route_cost[a.tr_route_ptr[k]]
+    for r in range(a.tr_route_ptr[k] + 1, a.tr_route_ptr[k + 1]):
+        floor = min(floor, a.route_cost[r])
+    return floor
+
+
+@njit(cache=True)
+def first_span(a, width, n):
+    """Offsets to evaluate first for n packets: a short prefix of the window, or all of it
+    when delays are free (then a later slot can be as cheap as an early one)."""
+    if a.delay_price <= 0.0:
+        return width
+    return min(width, max(2 * n, n + 16))

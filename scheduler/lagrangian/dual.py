@@ -5,150 +5,105 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from scheduler.lagrangian.dp import IGNORE, best_over_routes, reconstruct, workspace
+from scheduler.bundles import make_work, nowhere
+from scheduler.lagrangian.dp import (
+    best_over_routes,
+    cheapest_floor,
+    first_span,
+    reconstruct,
+)
 
 
 @njit(cache=True)
-def quiet_routes(res_active, mu, route_seg_ptr, seg_res_ptr, route_res, seg_store):
+def quiet_routes(a, prices):
     """Routes that cross no priced resource and wait at no priced buffer. Their priced
     cost is the route's loss + delay * offset, never waiting (holding costs >= 0)."""
-    n_routes = len(route_seg_ptr) - 1
+    mu = prices.mu
     store_priced = np.zeros(mu.shape[0], dtype=np.bool_)
     for b in range(mu.shape[0]):
         for t in range(mu.shape[1]):
             if mu[b, t] > 0.0:
                 store_priced[b] = True
                 break
+    n_routes = len(a.route_seg_ptr) - 1
     quiet = np.ones(n_routes, dtype=np.bool_)
     for r in range(n_routes):
-        s0 = route_seg_ptr[r]
-        s1 = route_seg_ptr[r + 1]
-        for i in range(seg_res_ptr[s0], seg_res_ptr[s1]):
-            if res_active[route_res[i]]:
+        s0 = a.route_seg_ptr[r]
+        s1 = a.route_seg_ptr[r + 1]
+        for i in range(a.seg_res_ptr[s0], a.seg_res_ptr[s1]):
+            if prices.active[a.route_res[i]]:
                 quiet[r] = False
                 break
         for s in range(s0, s1 - 1):
-            if store_priced[seg_store[s]]:
+            if store_priced[a.seg_store[s]]:
                 quiet[r] = False
     return quiet
 
 
 @njit(cache=True)
-def _quiet_best(k, tr_route_ptr, route_cost):
-    """Cheapest route of a transfer whose routes are all quiet (first one on ties)."""
-    best_r = tr_route_ptr[k]
-    for r in range(tr_route_ptr[k] + 1, tr_route_ptr[k + 1]):
-        if route_cost[r] < route_cost[best_r]:
-            best_r = r
-    return best_r
+def _quiet_transfer(a, k, out):
+    """Subproblem of a transfer none of whose routes is priced: the first n slots on its
+    cheapest route (first one on ties), each while cheaper than the value."""
+    r = a.tr_route_ptr[k]
+    for r2 in range(a.tr_route_ptr[k] + 1, a.tr_route_ptr[k + 1]):
+        if a.route_cost[r2] < a.route_cost[r]:
+            r = r2
+    rel = a.tr_release[k]
+    width = a.tr_deadline[k] - rel + 1
+    base = a.pk_ptr[k]
+    n_segs = a.route_seg_ptr[r + 1] - a.route_seg_ptr[r]
+    total = 0.0
+    for w in range(min(a.tr_packets[k], width)):
+        reduced = a.route_cost[r] + a.delay_price * w - a.tr_value[k]
+        if reduced >= 0.0:
+            break
+        total += reduced
+        out.route[base + w] = r
+        for j in range(n_segs):
+            out.seg_slots[base + w, j] = rel + w
+    return total
 
 
 @njit(cache=True)
-def lagrangian_subproblems(
-    lam,
-    mu,
-    res_active,
-    hold_price,
-    delay_price,
-    tr_packets,
-    tr_value,
-    tr_release,
-    tr_deadline,
-    tr_route_ptr,
-    route_cost,
-    route_seg_ptr,
-    seg_res_ptr,
-    route_res,
-    seg_store,
-    pk_ptr,
-    out_route,
-    out_seg_slots,
-):
+def lagrangian_subproblems(a, prices, out):
     """Solve every transfer's relaxed subproblem exactly.
 
     A transfer keeps one constraint of its own: at most one of its packets leaves the
     source per slot. It then takes the ``n_k`` cheapest start slots whose priced cost is
     below its value (ties: earliest slot, first route). Returns the sum over transfers of
-    (priced cost - value) of the chosen packets; ``out_route[p] = -1`` marks packets left
+    (priced cost - value) of the chosen packets; ``out.route[p] = -1`` marks packets left
     undelivered.
     """
-    n_slots = lam.shape[1]
-    max_segs = out_seg_slots.shape[1]
-    max_routes = 1
-    for k in range(len(tr_packets)):
-        max_routes = max(max_routes, tr_route_ptr[k + 1] - tr_route_ptr[k])
-    cost, row, hold_prefix, arg, best, best_route = workspace(n_slots, max_routes, max_segs)
-    candidates = np.empty(n_slots, dtype=np.int64)
-    dummy_occ = np.zeros((1, 1), dtype=np.int64)
-    dummy_store = np.zeros((1, 1), dtype=np.int64)
-    dummy_cap = np.zeros(1, dtype=np.int64)
-    quiet = quiet_routes(res_active, mu, route_seg_ptr, seg_res_ptr, route_res, seg_store)
+    work = make_work(a, prices.lam.shape[1])
+    places = nowhere()
+    quiet = quiet_routes(a, prices)
+    best, candidates = work.best, work.candidates
     total = 0.0
-    for k in range(len(tr_packets)):
-        base = pk_ptr[k]
-        n = tr_packets[k]
+    for k in range(len(a.tr_packets)):
+        base = a.pk_ptr[k]
+        n = a.tr_packets[k]
         for p in range(base, base + n):
-            out_route[p] = -1
-        r0 = tr_route_ptr[k]
-        r1 = tr_route_ptr[k + 1]
+            out.route[p] = -1
+        r0 = a.tr_route_ptr[k]
+        r1 = a.tr_route_ptr[k + 1]
         if n == 0 or r1 == r0:
             continue
-        rel = tr_release[k]
-        width = tr_deadline[k] - rel + 1
-        value = tr_value[k]
         all_quiet = True
         for r in range(r0, r1):
             all_quiet = all_quiet and quiet[r]
         if all_quiet:
-            # no prices on any route: the first n slots, each as cheap as it gets
-            r = _quiet_best(k, tr_route_ptr, route_cost)
-            n_segs = route_seg_ptr[r + 1] - route_seg_ptr[r]
-            for w in range(min(n, width)):
-                reduced = route_cost[r] + delay_price * w - value
-                if reduced >= 0.0:
-                    break
-                total += reduced
-                out_route[base + w] = r
-                for j in range(n_segs):
-                    out_seg_slots[base + w, j] = rel + w
+            total += _quiet_transfer(a, k, out)
             continue
+        rel = a.tr_release[k]
+        width = a.tr_deadline[k] - rel + 1
+        value = a.tr_value[k]
         # Prices are >= 0, so a packet starting at offset w costs at least the cheapest
         # route's loss + delay * w. Evaluate a prefix of the window, doubling it until
         # that floor passes the n-th cheapest cost found: later slots cannot be chosen.
-        floor = route_cost[r0]
-        for r in range(r0 + 1, r1):
-            floor = min(floor, route_cost[r])
-        span = width if delay_price <= 0.0 else min(width, max(2 * n, n + 16))
+        floor = cheapest_floor(a, k)
+        span = first_span(a, width, n)
         while True:
-            best_over_routes(
-                k,
-                span,
-                lam,
-                mu,
-                res_active,
-                1.0,
-                hold_price,
-                delay_price,
-                dummy_occ,
-                dummy_store,
-                dummy_cap,
-                IGNORE,
-                0.0,
-                tr_release,
-                tr_deadline,
-                tr_route_ptr,
-                route_cost,
-                route_seg_ptr,
-                seg_res_ptr,
-                route_res,
-                seg_store,
-                cost,
-                row,
-                hold_prefix,
-                arg,
-                best,
-                best_route,
-            )
+            best_over_routes(a, k, span, prices, places, work)
             # only slots cheaper than the value can be chosen: sort just those
             n_cand = 0
             for w in range(span):
@@ -157,34 +112,20 @@ def lagrangian_subproblems(
                     n_cand += 1
             order = np.argsort(best[candidates[:n_cand]], kind="mergesort")
             cutoff = value if n_cand < n else best[candidates[order[n - 1]]]
-            if span == width or floor + delay_price * span > cutoff:
+            if span == width or floor + a.delay_price * span > cutoff:
                 break
             span = min(width, 2 * span)
         for i in range(min(n, n_cand)):
             w = candidates[order[i]]
             total += best[w] - value
-            r = best_route[w]
-            p = base + i
-            out_route[p] = r
-            reconstruct(
-                r, w, rel, route_seg_ptr[r + 1] - route_seg_ptr[r], arg[r - r0], out_seg_slots[p]
-            )
+            r = work.best_route[w]
+            out.route[base + i] = r
+            reconstruct(a, r, w, rel, work.arg[r - r0], out.seg_slots[base + i])
     return total
 
 
 @njit(cache=True)
-def count_usage(
-    out_route,
-    out_seg_slots,
-    route_seg_ptr,
-    seg_res_ptr,
-    route_res,
-    seg_store,
-    store_cap,
-    res_use,
-    store_use,
-    reset,
-):
+def count_usage(a, packets, res_use, store_use, reset):
     """Packets per resource-slot and buffer places per storage-router-slot, added to
     ``res_use``/``store_use`` (zeroed first if ``reset``). Returns True if some
     resource-slot or buffer is over its capacity."""
@@ -192,23 +133,23 @@ def count_usage(
         res_use[:] = 0
         store_use[:] = 0
     over = False
-    for p in range(len(out_route)):
-        r = out_route[p]
+    for p in range(len(packets.route)):
+        r = packets.route[p]
         if r < 0:
             continue
-        s0 = route_seg_ptr[r]
-        s1 = route_seg_ptr[r + 1]
+        s0 = a.route_seg_ptr[r]
+        s1 = a.route_seg_ptr[r + 1]
         for s in range(s0, s1):
-            t = out_seg_slots[p, s - s0]
-            for i in range(seg_res_ptr[s], seg_res_ptr[s + 1]):
-                res_use[route_res[i], t] += 1
-                if res_use[route_res[i], t] > 1:
+            t = packets.seg_slots[p, s - s0]
+            for i in range(a.seg_res_ptr[s], a.seg_res_ptr[s + 1]):
+                res_use[a.route_res[i], t] += 1
+                if res_use[a.route_res[i], t] > 1:
                     over = True
             if s < s1 - 1:
-                b = seg_store[s]
-                for u in range(t, out_seg_slots[p, s - s0 + 1]):
+                b = a.seg_store[s]
+                for u in range(t, packets.seg_slots[p, s - s0 + 1]):
                     store_use[b, u] += 1
-                    if store_use[b, u] > store_cap[b]:
+                    if store_use[b, u] > a.store_cap[b]:
                         over = True
     return over
 
@@ -273,9 +214,7 @@ def _move(prices, use, cap, grad, block, step, active, weights):
 
 
 @njit(cache=True)
-def subgradient_step(
-    lam, mu, res_use, store_use, store_cap, step_scale, res_active, store_active, block
-):
+def subgradient_step(a, prices, res_use, store_use, store_active, step_scale, block):
     """One projected subgradient step of size ``step_scale / ||g||^2``, with prices moved
     together in blocks of ``block`` slots (``block = 1``: the plain subgradient; larger
     blocks find the level of the prices before their shape in time).
@@ -284,20 +223,20 @@ def subgradient_step(
     penalty is sum(lam) + sum(store_cap * mu) of the new prices, the constant part of
     the next dual value; ||g||^2 = 0 means no relaxed constraint is broken (prices
     unchanged)."""
-    n_slots = lam.shape[1]
+    lam, mu = prices.lam, prices.mu
     ones = np.ones(lam.shape[0])
-    caps = store_cap * 1.0
+    caps = a.store_cap * 1.0
     if block == 1:
         grad_res = np.empty((0, 0))
         grad_store = np.empty((0, 0))
         norm2 = _slot_norm2(lam, res_use, ones) + _slot_norm2(mu, store_use, caps)
     else:
-        n_blocks = (n_slots + block - 1) // block
+        n_blocks = (lam.shape[1] + block - 1) // block
         grad_res = np.empty((lam.shape[0], n_blocks))
         grad_store = np.empty((mu.shape[0], n_blocks))
         norm2 = _block_gradient(lam, res_use, ones, block, grad_res)
         norm2 += _block_gradient(mu, store_use, caps, block, grad_store)
     step = step_scale / norm2 if norm2 > 0.0 else 0.0
-    penalty = _move(lam, res_use, ones, grad_res, block, step, res_active, ones)
+    penalty = _move(lam, res_use, ones, grad_res, block, step, prices.active, ones)
     penalty += _move(mu, store_use, caps, grad_store, block, step, store_active, caps)
     return norm2, penalty

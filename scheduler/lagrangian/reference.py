@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from scheduler.bundles import Arrays, Packets, Prices
+
 
 def _suffix_min(values: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Minimum over j >= w of values[j], and the smallest such j (ties: earliest)."""
@@ -75,26 +77,12 @@ def _best_over_routes(
     return best, best_route, args
 
 
-def lagrangian_subproblems_numpy(
-    lam,
-    mu,
-    res_active,
-    hold_price,
-    delay_price,
-    tr_packets,
-    tr_value,
-    tr_release,
-    tr_deadline,
-    tr_route_ptr,
-    route_cost,
-    route_seg_ptr,
-    seg_res_ptr,
-    route_res,
-    seg_store,
-    pk_ptr,
-    out_route,
-    out_seg_slots,
-) -> float:
+def lagrangian_subproblems_numpy(a: Arrays, prices: Prices, out: Packets) -> float:
+    """``dual.lagrangian_subproblems`` in NumPy."""
+    lam, mu, res_active = prices.lam, prices.mu, prices.active
+    (tr_packets, tr_value, tr_release, tr_deadline, tr_route_ptr, route_cost, route_seg_ptr,
+     seg_res_ptr, route_res, seg_store, pk_ptr, _, delay_price, hold_price) = a  # fmt: skip
+    out_route, out_seg_slots = out.route, out.seg_slots
     total = 0.0
     quiet = _quiet_routes(res_active, mu, route_seg_ptr, seg_res_ptr, route_res, seg_store)
     for k in range(len(tr_packets)):

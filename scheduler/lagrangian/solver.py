@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from scheduler.bundles import Places, Prices
 from scheduler.greedy import greedy_assignment
 from scheduler.lagrangian import dual, local_search, occupancy, repair
 from scheduler.plan import Assignment, Plan, relative_gap, to_plan
@@ -97,7 +98,6 @@ class LagrangianSolver:
         self.store_use = np.zeros((n_store, n_slots), dtype=np.int64)
         self.occ = np.zeros((n_res, n_slots), dtype=np.int64)
         self.store_occ = np.zeros((n_store, n_slots), dtype=np.int64)
-        self.pk_ptr = problem.packet_ptr
         self.relaxed = Assignment.empty(problem)
         self.best = Assignment.empty(problem)
         self.best_objective = float(problem.tr_value @ problem.tr_packets)  # deliver nothing
@@ -106,46 +106,32 @@ class LagrangianSolver:
         self.repairs = 0
         self.orders = self._orders()
 
+    # -- bundles --------------------------------------------------------------------------
+    def prices(self, weight: float = 1.0) -> Prices:
+        return Prices(self.lam, self.mu, self.res_active, weight)
+
+    @property
+    def places(self) -> Places:
+        return Places(self.occ, self.store_occ, True)
+
     # -- dual -----------------------------------------------------------------------------
     def dual_value(self) -> float:
-        p = self.p
-        sub = dual.lagrangian_subproblems(
-            self.lam,
-            self.mu,
-            self.res_active,
-            p.hold_price,
-            p.delay_price,
-            *p.kernel_args(),
-            self.pk_ptr,
-            self.relaxed.route,
-            self.relaxed.seg_slots,
-        )
+        a = self.p.arrays
+        sub = dual.lagrangian_subproblems(a, self.prices(), self.relaxed.packets)
         self.overused = dual.count_usage(
-            self.relaxed.route,
-            self.relaxed.seg_slots,
-            p.route_seg_ptr,
-            p.seg_res_ptr,
-            p.route_res,
-            p.seg_store,
-            p.store_cap,
-            self.res_use,
-            self.store_use,
-            self._use_counted,
+            a, self.relaxed.packets, self.res_use, self.store_use, self._use_counted
         )
         self._use_counted = True
-        return float(p.tr_value @ p.tr_packets) + sub - self.penalty
+        return float(self.p.tr_value @ self.p.tr_packets) + sub - self.penalty
 
     def step(self, scale: float, block: int) -> float:
-        p = self.p
         norm2, self.penalty = dual.subgradient_step(
-            self.lam,
-            self.mu,
+            self.p.arrays,
+            self.prices(),
             self.res_use,
             self.store_use,
-            p.store_cap,
-            scale,
-            self.res_active,
             self.store_active,
+            scale,
             block,
         )
         self._use_counted = False
@@ -154,44 +140,16 @@ class LagrangianSolver:
     # -- primal ---------------------------------------------------------------------------
     def repair(self, order: NDArray[np.int64], weight: float) -> None:
         """Transfer by transfer, ignoring the relaxed solution (the starting plan)."""
-        p, trial = self.p, Assignment.empty(self.p)
+        trial = Assignment.empty(self.p)
         objective = repair.repair(
-            order,
-            weight,
-            self.lam,
-            self.mu,
-            self.res_active,
-            p.hold_price,
-            p.delay_price,
-            p.store_cap,
-            *p.kernel_args(),
-            self.pk_ptr,
-            self.occ,
-            self.store_occ,
-            trial.route,
-            trial.seg_slots,
+            self.p.arrays, order, self.prices(weight), self.places, trial.packets
         )
         self._offer(trial, objective)
 
     def repair_relaxed(self, order: NDArray[np.int64]) -> None:
-        p, trial = self.p, Assignment.empty(self.p)
+        trial = Assignment.empty(self.p)
         objective = repair.repair_relaxed(
-            self.relaxed.route,
-            self.relaxed.seg_slots,
-            order,
-            1.0,
-            self.lam,
-            self.mu,
-            self.res_active,
-            p.hold_price,
-            p.delay_price,
-            p.store_cap,
-            *p.kernel_args(),
-            self.pk_ptr,
-            self.occ,
-            self.store_occ,
-            trial.route,
-            trial.seg_slots,
+            self.p.arrays, self.relaxed.packets, order, self.prices(), self.places, trial.packets
         )
         self._offer(trial, objective)
 
@@ -203,58 +161,26 @@ class LagrangianSolver:
                 break
 
     def eject_best(self) -> float:
-        p, a = self.p, self.best
-        self._load_occupancy(a)
+        self._load_occupancy(self.best)
+        opts = self.options
         gained = local_search.eject(
-            self.options.eject_tries,
-            self.options.eject_budget,
-            p.hold_price,
-            p.delay_price,
-            p.store_cap,
-            *p.kernel_args(),
-            self.pk_ptr,
-            self.occ,
-            self.store_occ,
-            a.route,
-            a.seg_slots,
+            self.p.arrays, opts.eject_tries, opts.eject_budget, self.places, self.best.packets
         )
         if gained > 0.0:
-            self.best_objective = self._objective(a)
+            self.best_objective = self._objective(self.best)
         return float(gained)
 
     def improve_best(self) -> float:
-        p, a = self.p, self.best
-        self._load_occupancy(a)
+        self._load_occupancy(self.best)
         gained = local_search.improve(
-            self.options.improve_rounds,
-            p.hold_price,
-            p.delay_price,
-            p.store_cap,
-            *p.kernel_args(),
-            self.pk_ptr,
-            self.occ,
-            self.store_occ,
-            a.route,
-            a.seg_slots,
+            self.p.arrays, self.options.improve_rounds, self.places, self.best.packets
         )
         if gained > 0.0:
-            self.best_objective = self._objective(a)
+            self.best_objective = self._objective(self.best)
         return float(gained)
 
     def _load_occupancy(self, a: Assignment) -> None:
-        p = self.p
-        dual.count_usage(
-            a.route,
-            a.seg_slots,
-            p.route_seg_ptr,
-            p.seg_res_ptr,
-            p.route_res,
-            p.seg_store,
-            p.store_cap,
-            self.occ,
-            self.store_occ,
-            True,
-        )
+        dual.count_usage(self.p.arrays, a.packets, self.occ, self.store_occ, True)
 
     def _offer(self, candidate: Assignment, objective: float) -> None:
         self.repairs += 1
@@ -276,20 +202,7 @@ class LagrangianSolver:
         ]
 
     def _objective(self, a: Assignment) -> float:
-        p = self.p
-        return float(
-            occupancy.plan_objective(
-                a.route,
-                a.seg_slots,
-                self.pk_ptr,
-                p.tr_value,
-                p.tr_release,
-                p.route_cost,
-                p.route_seg_ptr,
-                p.delay_price,
-                p.hold_price,
-            )
-        )
+        return float(occupancy.plan_objective(self.p.arrays, a.packets))
 
     # -- main loop ------------------------------------------------------------------------
     def run(self) -> tuple[Assignment, float, float]:
