@@ -20,6 +20,9 @@ from firmware_bridge.driver.links import LinkPool, Shared
 from firmware_bridge.errors import RouterRefused, RouterUnavailable
 
 _POOL: LinkPool[ModbusBaseClient] = LinkPool()
+# exceptions 10 (gateway path unavailable) and 11 (target failed to respond): the
+# gateway lost this request on its RTU side, as a timeout would have
+GATEWAY_RETRY = (10, 11)
 
 
 class _ModbusDriver(RouterDriver):
@@ -60,6 +63,8 @@ class _ModbusDriver(RouterDriver):
                 raise Transient(f"bad reply: {exc}") from exc
         if reply.isError():
             code = getattr(reply, "exception_code", 0)
+            if code in GATEWAY_RETRY:
+                raise Transient(f"gateway exception {code}")
             name = next((k for k, v in self.map.exceptions.items() if v == code), "unknown")
             raise RouterRefused(f"exception {code} ({name})", code=code, **self.where(method))
         return reply
