@@ -83,7 +83,13 @@ def render_enums(rmap: RegisterMap | None = None) -> str:
 def render_text() -> str:
     """What ``ppr registers`` prints."""
     m = register_map()
-    return f"register map version {m.version}\n\n{render_summary()}\n{render_blocks()}\n{render_enums()}"
+    parts = [
+        f"register map version {m.version}\n",
+        render_summary(),
+        render_blocks(),
+        render_enums(),
+    ]
+    return "\n".join(parts)
 
 
 GENERATED = {"summary": render_summary, "registers": render_blocks, "enums": render_enums}

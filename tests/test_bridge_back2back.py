@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from bench import bundled_path
-from firmware_bridge.driver import RouterDriver
 from firmware_bridge.errors import ArmError, CommitError
 from scheduler import PlannedPacket
 from sim_hw.twin import Twin
@@ -110,8 +109,11 @@ class BackToBack:
                 await r1.commit(3, crc ^ 1)
             assert err.value.status == "crc_mismatch" and err.value.router_id == "R1"
             # two packets through PV1's port in one slot: the bank is refused whole
-            clash = seal(twin_keys, 4, [PlannedPacket("T1", ("PV1", "MEC1"), (3, 3)),
-                                        PlannedPacket("T3", ("PV1", "L41", "MEC3"), (3, 3, 3))])  # fmt: skip
+            clash = [
+                PlannedPacket("T1", ("PV1", "MEC1"), (3, 3)),
+                PlannedPacket("T3", ("PV1", "L41", "MEC3"), (3, 3, 3)),
+            ]
+            clash = seal(twin_keys, 4, clash)
             crc = await r1.upload_bank(4, entries(clash, "R1"))
             with pytest.raises(CommitError, match="interlock"):
                 await r1.commit(4, crc)
