@@ -212,7 +212,8 @@ class Twin:
     # --- requests ---------------------------------------------------------------------
 
     def _fate(self, rid: str) -> Fate | None:
-        """Decide the link faults for one reply of ``rid``; None: offline, no reply."""
+        """Decide the link faults for one reply of ``rid``; None: offline, the request
+        never reaches the firmware."""
         counts, fate = self.injected[rid], Fate(rid)
         for f in self.faults:
             if f.kind not in LINK_FAULTS or f.router not in (None, rid):
@@ -242,7 +243,7 @@ class Twin:
             return None
         fate = self._fate(rid)
         if fate is None:
-            return None
+            return Fate(rid, drop=True), b""
         t = self.advance()
         reply = mb.handle_pdu(self._fronts[rid], pdu, t, DeviceException)
         self.routers[rid].counters["requests"] += 1
@@ -255,7 +256,7 @@ class Twin:
             return None
         fate = self._fate(rid)
         if fate is None:
-            return None
+            return Fate(rid, drop=True), req
         t = self.advance()
         front, p = self._fronts[rid], req.payload
         try:

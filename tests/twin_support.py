@@ -29,12 +29,18 @@ def entries(sealed: SealedFrame, router: str) -> list[bytes]:
 
 @contextlib.asynccontextmanager
 async def drivers(
-    twin: Twin, timeout: float = 0.5, watchdog_ms: int | None = 0, **options: float
+    twin: Twin,
+    timeout: float = 0.5,
+    watchdog_ms: int | None = 0,
+    only: Sequence[str] | None = None,
+    **options: float,
 ) -> AsyncIterator[dict[str, RouterDriver]]:
     """An open driver per router (watchdog off unless asked for)."""
     out: dict[str, RouterDriver] = {}
     try:
         for rid, address in twin.addresses.items():
+            if only is not None and rid not in only:
+                continue
             d = open_driver(address, rid, timeout=timeout, **options)
             await d.open()
             out[rid] = d

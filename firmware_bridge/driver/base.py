@@ -44,7 +44,11 @@ T = TypeVar("T")
 
 
 class Transient(Exception):
-    """Raised by a backend hook for a failure worth a retry (timeout, bad CRC, stale reply)."""
+    """Raised by a backend hook for a failure worth a retry (bad CRC, stale reply)."""
+
+
+class NoReply(Transient):
+    """A backend's own timeout: no reply at all."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class RouterStatus:
     staged_frame: int
     commit_status: str
     arm_status: str
+    commit_accepted: int
+    commit_refused: int
     frames_completed: int
     counters: dict[str, int]
 
@@ -216,7 +222,7 @@ class RouterDriver(ABC):
                 return await asyncio.wait_for(call(), 2 * self.timeout + 0.1)
             except (TimeoutError, Transient) as exc:
                 last = exc
-        if isinstance(last, Transient):
+        if isinstance(last, Transient) and not isinstance(last, NoReply):
             raise ProtocolError(
                 f"no valid reply after {self.attempts} attempts: {last}", **self.where(register)
             ) from last
@@ -367,6 +373,8 @@ class RouterDriver(ABC):
             staged_frame=int(s["staged_frame"]),
             commit_status=m.enum_name("commit_status", int(s["commit_status"])),
             arm_status=m.enum_name("arm_status", int(s["arm_status"])),
+            commit_accepted=int(s["commit_accepted"]),
+            commit_refused=int(s["commit_refused"]),
             frames_completed=int(s["frames_completed"]),
             counters={k: int(v) for k, v in c.items()},
         )

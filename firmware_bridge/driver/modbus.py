@@ -15,7 +15,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.client.base import ModbusBaseClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from firmware_bridge.driver.base import RouterDriver, Transient
+from firmware_bridge.driver.base import NoReply, RouterDriver, Transient
 from firmware_bridge.driver.links import LinkPool, Shared
 from firmware_bridge.errors import RouterRefused, RouterUnavailable
 
@@ -57,8 +57,13 @@ class _ModbusDriver(RouterDriver):
         async with shared.lock:
             try:
                 reply = await getattr(shared.link, method)(*args, device_id=self.address.unit, **kw)
-            except (ModbusIOException, ConnectionException) as exc:
+            except ModbusIOException as exc:
+                # pymodbus reports its timeout and a mismatched reply with one class
+                if "No response" in str(exc):
+                    raise NoReply(str(exc)) from exc
                 raise Transient(str(exc)) from exc
+            except ConnectionException as exc:
+                raise NoReply(str(exc)) from exc
             except ModbusException as exc:
                 raise Transient(f"bad reply: {exc}") from exc
         if reply.isError():
