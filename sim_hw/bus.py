@@ -92,12 +92,15 @@ class DcBus:
     def run(self, t0: float, t1: float) -> None:
         edges: list[tuple[float, int, int]] = []
         windows = []
+        ending = []
         for r in self.routers.values():
-            for a, b, run, slot in r.windows(t0, t1):
+            for a, b, run, slot, ends in r.windows(t0, t1):
                 k = len(windows)
                 windows.append((r, run, slot))
                 edges.append((a, 1, k))
                 edges.append((b, 0, k))
+                if ends:
+                    ending.append(k)
         if not windows:
             return
         edges.sort()
@@ -114,6 +117,18 @@ class DcBus:
                 i += 1
             if active and i < n:
                 self._piece(active.values(), t, edges[i][0])
+        for k in ending:  # a gate that never conducted in its whole window
+            r, run, slot = windows[k]
+            if (run.frame, slot) in r.aborted:
+                continue
+            for gate in run.gates[slot].values():
+                tags = run.counted
+                if (gate.slot, gate.index, True) not in tags and (
+                    gate.slot,
+                    gate.index,
+                    False,
+                ) not in tags:
+                    self._once(r, run, gate, "open_circuits")
 
     def _piece(self, active, t: float, t_next: float) -> None:
         d = (t_next - t) * 1e-6
@@ -125,15 +140,10 @@ class DcBus:
             if (run.frame, slot) not in r.aborted:
                 at[r.id] = (r, run, slot, run.gates[slot])
         collided = self._stuck_closed(at)
-        reached: set[int] = set()
         for r, run, slot, gates in list(at.values()):
             for gate in gates.values():
                 if self._is_head(r, gate):
-                    self._circuit(at, r, run, slot, gate, d, collided, reached)
-        for r, run, slot, gates in at.values():
-            for gate in gates.values():
-                if id(gate) not in reached and (run.frame, slot) not in r.aborted:
-                    self._once(r, run, gate, "open_circuits")
+                    self._circuit(at, r, run, slot, gate, d, collided)
 
     def _is_head(self, r: RouterModel, gate: Gate) -> bool:
         if gate.in_port == STORE_PORT:
@@ -155,51 +165,45 @@ class DcBus:
 
     # --- one circuit ------------------------------------------------------------------
 
-    def _circuit(
-        self, at, r0: RouterModel, run0: Run, slot0: int, head: Gate, d, collided, reached
-    ):
-        amps, volts = head.current, head.voltage
+    def _walk(self, at, r0: RouterModel, run0: Run, slot0: int, head: Gate):
+        """Follow closed gates from ``head``: the hops, the resources before each hop,
+        and where the circuit ends (a sink terminal's link, a store, or None: open)."""
         hops: list[tuple[RouterModel, Run, int, Gate]] = [(r0, run0, slot0, head)]
-        before: list[list[Link]] = [[]]  # resources crossed before each hop
+        before: list[list[Link]] = [[]]
         if head.in_port != STORE_PORT:
             before[0].append(self.links[r0.id, head.in_port])
-        r, gate, end = r0, head, None
+        r, gate = r0, head
         while True:
-            reached.add(id(gate))
             if gate.out_port == STORE_PORT:
-                end = ("store", r)
-                break
+                return hops, before, ("store", None)
             link = self.links.get((r.id, gate.out_port))
             if link is None:
-                break
+                return hops, before, None
             if link.terminal is not None:
-                end = ("sink", link)
-                break
+                return hops, before, ("sink", link)
             assert link.far is not None
             nxt = at.get(link.far[0])
             nxt_gate = nxt[3].get(link.far[1]) if nxt else None
             if nxt is None or nxt_gate is None:
-                break
+                return hops, before, None
             before.append([link])
             r, gate = nxt[0], nxt_gate
             hops.append((r, nxt[1], nxt[2], gate))
-        for h in hops[1:]:
-            reached.add(id(h[3]))
-        links = [x for part in before for x in part] + (
-            [end[1]] if end and end[0] == "sink" else []
-        )
+
+    def _circuit(self, at, r0: RouterModel, run0: Run, slot0: int, head: Gate, d, collided):
+        amps, volts = head.current, head.voltage
+        hops, before, end = self._walk(at, r0, run0, slot0, head)
         if any(h[3].inner != head.inner for h in hops) or any(h[0].id in collided for h in hops):
             return self._abort(hops, "collisions", "collision")
         if end is None or (end[0] == "sink" and not end[1].terminal.can_receive):
-            return self._once(r0, run0, head, "open_circuits")
-        if any(
-            (h[0].id, p) in self.faults.stuck_open
-            for h in hops
-            for p in (h[3].in_port, h[3].out_port)
-        ):
-            for h in hops:
-                self._once(h[0], h[1], h[3], "gate_faults")
-            return self._once(r0, run0, head, "open_circuits")
+            return None  # no current; counted when the window ends without any
+        stuck = self.faults.stuck_open
+        bad = [h for h in hops if {(h[0].id, h[3].in_port), (h[0].id, h[3].out_port)} & stuck]
+        for h in bad:
+            self._once(h[0], h[1], h[3], "gate_faults")
+        if bad:
+            return None
+        links = [x for part in before for x in part] + ([end[1]] if end[0] == "sink" else [])
         margin = self.trip_margin
         for x in links:
             if (
@@ -211,7 +215,7 @@ class DcBus:
         if head.in_port == STORE_PORT:
             held = r0.store.get(head.inner)
             if held is None:
-                return self._once(r0, run0, head, "open_circuits")
+                return None
             power = held / run0.tau_s  # the store sends what it holds over one slot
             r0.store[head.inner] = held - power * d
         else:

@@ -97,6 +97,8 @@ class TcpListener:
                         await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # loop shutdown: asyncio's stream callback cannot take a cancelled handler
         finally:
             self._conns.pop(task, None)
             writer.close()

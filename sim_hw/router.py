@@ -180,8 +180,9 @@ class RouterModel:
         run.cut = min(run.cut, t)
         run.finished = True
 
-    def windows(self, t0: float, t1: float) -> list[tuple[float, float, Run, int]]:
-        """Conduction windows of this router's gates overlapping ``[t0, t1)``."""
+    def windows(self, t0: float, t1: float) -> list[tuple[float, float, Run, int, bool]]:
+        """Conduction windows of this router's gates overlapping ``[t0, t1)``, clipped to
+        it; the flag says the window really ends inside (not at the clip)."""
         out = []
         armed = self.staged if self.staging == "armed" else None
         for run in (self.live, armed):
@@ -196,9 +197,10 @@ class RouterModel:
                     continue
                 a = run.t0 + slot * run.slot_t + run.guard_t
                 b = min(run.t0 + (slot + 1) * run.slot_t, end)
+                ends = b <= t1
                 a, b = max(a, t0), min(b, t1)
                 if a < b:
-                    out.append((a, b, run, slot))
+                    out.append((a, b, run, slot, ends))
         return out
 
     # --- commands ---------------------------------------------------------------------
@@ -346,6 +348,13 @@ class RouterModel:
         else:
             self.counters["watchdog_trips"] += 1
             self.alarms.add("watchdog")
+
+    def jump_clock(self, delta_us: float) -> None:
+        """The clock jumps: frames already armed start when the jumped clock says."""
+        self.clock.offset_us += delta_us
+        for run in (self.live, self.staged):
+            if run is not None and math.isfinite(run.t0):
+                run.t0 -= delta_us / self.clock.rate
 
     def clear_fault(self) -> None:
         self.halted, self.last_beat, self.armed_at = None, None, None

@@ -98,14 +98,16 @@ class Twin:
         self._tick = asyncio.create_task(self._ticker(), name="twin tick")
 
     async def stop(self) -> None:
-        if self._tick is not None:
-            self._tick.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tick
-            self._tick = None
-        for link in self._links:
-            await link.stop()
-        self._links.clear()
+        try:
+            for link in self._links:
+                await link.stop()
+            self._links.clear()
+        finally:
+            tick, self._tick = self._tick, None
+            if tick is not None:
+                tick.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await tick  # a bug in the bus model surfaces here
 
     def _build(self) -> None:
         try:
@@ -313,7 +315,7 @@ class Twin:
             change(faults.tripped, f.resource)
         elif f.kind == "skew":
             assert f.router is not None
-            self.routers[f.router].clock.offset_us += sign * f.value
+            self.routers[f.router].jump_clock(sign * f.value)
 
     def _diagnostics(self, rid: str) -> dict[str, int]:
         counts = self.injected[rid]
@@ -342,6 +344,6 @@ class Twin:
         r = self.routers[router_id]
         return {
             (g.in_port, g.out_port)
-            for a, b, run, slot in r.windows(t, t + 1e-3)
+            for _, _, run, slot, _ in r.windows(t, t + 1e-3)
             for g in run.gates[slot].values()
         }

@@ -90,7 +90,9 @@ async def test_a_link_lost_mid_upload_leaves_no_bank_to_run(twin_keys):
 async def test_an_offline_router_times_out_with_its_name_and_address(twin_keys):
     async with Twin(bundled_path(), twin_keys.path, transport="rtu", faults=["offline@R4"]) as twin:
         d = open_driver(twin.addresses["R4"], "R4", timeout=0.05, attempts=2)
-        with pytest.raises(RouterTimeout, match=r"router R4 modbus-rtu://.* register identity: no reply"):
+        with pytest.raises(
+            RouterTimeout, match=r"router R4 modbus-rtu://.* register identity: no reply"
+        ):
             await d.open()
         async with drivers(twin, only=["R3"]) as ds:
             assert (await ds["R3"].read_status()).state == "idle"  # the line still serves R3
