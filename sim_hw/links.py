@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from firmware_bridge import framed
+from firmware_bridge.fdio import write_all
 from sim_hw import modbus_codec as mb
 
 GATEWAY_NO_RESPONSE = 0x0B  # Modbus exception 11: gateway target device failed to respond
@@ -219,16 +220,7 @@ class PtyLine:
                 await self._send(reply)
 
     async def _send(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                n = os.write(self.master, view)
-            except BlockingIOError:
-                n = 0
-            self.bytes_out += n
-            view = view[n:]
-            if view:
-                await asyncio.sleep(0.0005)
+        self.bytes_out += await write_all(self.master, data)
 
     async def stop(self) -> None:
         self._loop.remove_reader(self.master)

@@ -336,7 +336,12 @@ class Twin:
     def _ends(self, resource: str):
         return self.topology.resources[resource].ends
 
-    # --- inspection (tests, ppr twin) -------------------------------------------------
+    # --- inspection (tests, ppr twin, benchmarks) -------------------------------------
+
+    def wire_bytes(self) -> tuple[int, int]:
+        """Bytes received and sent on the pseudo-terminal lines (0, 0 over TCP)."""
+        lines = [x for x in self._links if isinstance(x, PtyLine)]
+        return sum(x.bytes_in for x in lines), sum(x.bytes_out for x in lines)
 
     def closed_gates(self, router_id: str, t: float | None = None) -> set[tuple[int, int]]:
         """Gates (in_port, out_port) of ``router_id`` conducting at true time ``t``."""

@@ -19,6 +19,7 @@ from firmware_bridge import framed
 from firmware_bridge.driver.base import RouterDriver, Transient
 from firmware_bridge.driver.links import LinkPool, Shared
 from firmware_bridge.errors import RouterRefused, RouterUnavailable
+from firmware_bridge.fdio import write_all
 
 
 class SerialLink:
@@ -48,15 +49,7 @@ class SerialLink:
             self.replies.put_nowait(frame)
 
     async def send(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                n = os.write(self.fd, view)
-            except BlockingIOError:
-                n = 0
-            view = view[n:]
-            if view:  # the tty buffer is full: let the other side drain it
-                await asyncio.sleep(0.0005)
+        await write_all(self.fd, data)
 
     def close(self) -> None:
         self._loop.remove_reader(self.fd)
