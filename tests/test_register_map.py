@@ -3,6 +3,7 @@ router addresses, and ``ppr twin`` as the README shows it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -53,7 +54,7 @@ def test_the_map_fits_the_protocols():
     # the driver writes these groups in one request each
     for group in (("commit_frame", "commit_count", "commit_crc"), ("arm_frame", "arm_start_us")):
         fields = [MAP.field(n) for n in group]
-        for a, b in zip(fields, fields[1:], strict=False):
+        for a, b in itertools.pairwise(fields):
             assert a.address + a.registers == b.address
     assert MAP.field("arm_start_us").registers == 4  # u64 router clock
 
