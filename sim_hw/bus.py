@@ -91,8 +91,8 @@ class DcBus:
 
     def run(self, t0: float, t1: float) -> None:
         edges: list[tuple[float, int, int]] = []
-        windows = []
-        ending = []
+        windows: list[tuple[RouterModel, Run, int]] = []
+        ending: list[int] = []
         for r in self.routers.values():
             for a, b, run, slot, ends in r.windows(t0, t1):
                 k = len(windows)

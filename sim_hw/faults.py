@@ -55,7 +55,7 @@ def parse_fault(text: str, scenario: Scenario) -> Fault:
             raise FaultSpecError(f"fault '{text}': needs ROUTER:PORT of the scenario")
         return Fault(kind, router=rid, port=int(port))
     if kind == "trip":
-        known = {x.id for x in (*scenario.lines, *scenario.sops)}
+        known = {x.id for x in scenario.lines} | {x.id for x in scenario.sops}
         if value not in known:
             raise FaultSpecError(f"fault '{text}': needs a line or SOP id")
         return Fault(kind, resource=value)

@@ -8,7 +8,7 @@ true time the request arrived, after the twin has run the bus up to that instant
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from firmware_bridge.registers import Block, register_map
 from sim_hw.description import DeviceDescription
@@ -28,7 +28,7 @@ class RouterFront:
         model: RouterModel,
         desc: DeviceDescription,
         key_epoch: int,
-        diagnostics: Callable[[], dict[str, int]],
+        diagnostics: Callable[[], Mapping[str, int]],
     ) -> None:
         self.model, self.desc, self.key_epoch = model, desc, key_epoch
         self.diagnostics = diagnostics
@@ -202,5 +202,5 @@ class RouterFront:
                 "energy_uj": round(energy * 1e6),
             }
         if name == "twin_diagnostics":
-            return self.diagnostics()
+            return dict(self.diagnostics())
         return {}

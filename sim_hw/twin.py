@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections import Counter
@@ -146,7 +147,7 @@ class Twin:
             self.units[unit] = r.id
             epoch = store.epoch
             self._fronts[r.id] = RouterFront(
-                model, self.desc, epoch, lambda rid=r.id: self._diagnostics(rid)
+                model, self.desc, epoch, functools.partial(self._diagnostics, r.id)
             )
         self.bus = DcBus(
             sc, self.topology, self.routers, meters, wires, self.desc.limits.trip_margin
@@ -306,13 +307,19 @@ class Twin:
 
     def _apply(self, f: Fault, sign: int) -> None:
         faults = self.bus.faults
-        change = set.add if sign > 0 else set.discard
-        if f.kind == "stuck-open":
-            change(faults.stuck_open, (f.router, f.port))
-        elif f.kind == "stuck-closed":
-            change(faults.stuck_closed, (f.router, f.port))
+        if f.kind in ("stuck-open", "stuck-closed"):
+            assert f.router is not None and f.port is not None
+            gates = faults.stuck_open if f.kind == "stuck-open" else faults.stuck_closed
+            if sign > 0:
+                gates.add((f.router, f.port))
+            else:
+                gates.discard((f.router, f.port))
         elif f.kind == "trip":
-            change(faults.tripped, f.resource)
+            assert f.resource is not None
+            if sign > 0:
+                faults.tripped.add(f.resource)
+            else:
+                faults.tripped.discard(f.resource)
         elif f.kind == "skew":
             assert f.router is not None
             self.routers[f.router].jump_clock(sign * f.value)

@@ -15,6 +15,7 @@ reply is safe. An exception reply from the router is not retried.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 import zlib
@@ -234,7 +235,7 @@ class RouterDriver(ABC):
         out: list[int] = []
         for at in range(addr, addr + count, self.max_read):
             n = min(self.max_read, addr + count - at)
-            got = await self._retry(register, lambda at=at, n=n: self._read(at, n))
+            got = await self._retry(register, functools.partial(self._read, at, n))
             if len(got) != n:
                 raise ProtocolError(f"asked {n} registers, got {len(got)}", **self.where(register))
             out += got
@@ -243,11 +244,11 @@ class RouterDriver(ABC):
     async def write_registers(self, addr: int, values: Sequence[int], register: str) -> None:
         for i in range(0, len(values), self.max_write):
             chunk = values[i : i + self.max_write]
-            await self._retry(register, lambda i=i, c=chunk: self._write(addr + i, c))
+            await self._retry(register, functools.partial(self._write, addr + i, chunk))
 
     async def write_coil(self, name: str, value: bool = True) -> None:
         addr = self.map.block("control").field(name).address
-        await self._retry(name, lambda: self._write_coil(addr, value))
+        await self._retry(name, functools.partial(self._write_coil, addr, value))
 
     async def read_block(self, name: str, instance: int = 0) -> dict[str, int | float]:
         block = self.map.block(name)
