@@ -7,6 +7,8 @@ planning model), not by the twin's code.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bench import bundled_path
@@ -62,6 +64,17 @@ class BackToBack:
                 assert (ident.router_wire_id, ident.port_count) == (wire, 4)
                 assert ident.storage_places == (2 if rid == "R2" else 0)
                 assert ident.bank_entries_max == 4096
+
+    @pytest.mark.timeout(30)
+    async def test_concurrent_requests_share_one_line(self, twin: Twin):
+        # on rtu and serial all four drivers share one port: one request in flight at a time
+        async with drivers(twin) as ds:
+            calls = [d.read_status() for d in ds.values() for _ in range(10)]
+            calls += [d.heartbeat() for d in ds.values() for _ in range(10)]
+            results = await asyncio.gather(*calls)
+        assert all(s.state == "idle" for s in results[:40])
+        assert sum(r.counters["requests"] for r in twin.routers.values()) >= 80
+        assert sum(d.retries for d in ds.values()) == 0
 
     @pytest.mark.timeout(30)
     async def test_frame_delivers_the_hand_computed_energy(self, twin: Twin, twin_keys):
@@ -161,8 +174,8 @@ class BackToBack:
             start = await arm_all(twin, {"R1": r1}, 2, lead_s=0.02)
             await until(twin, start + 40 * SLOT_US, [r1])  # fed: runs
             assert (await r1.read_status()).state == "running"
-            last = twin.now()
             await r1.heartbeat()
+            last = twin.now()  # the last heartbeat arrived before this
             await until(twin, last + WATCHDOG_MS * 1000 + 2 * SLOT_US)  # no more heartbeats
             assert twin.closed_gates("R1") == set()
             status = await r1.read_status()
