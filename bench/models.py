@@ -161,6 +161,22 @@ class Quote(Model):
     price: NonNegative
 
 
+class TwinRouter(Model):
+    """How the software twin simulates one router (``[[twin.routers]]``)."""
+
+    id: Id
+    clock_offset_us: Annotated[float, Field(ge=0, strict=True)] = 0.0
+    clock_drift_ppm: Annotated[float, Field(ge=-1000, le=1000, strict=True)] = 0.0
+
+
+class TwinSection(Model):
+    """``[twin]``: the software twin's router clocks and injected faults (``ppr twin``)."""
+
+    routers: tuple[TwinRouter, ...] = ()
+    faults: tuple[str, ...] = ()  # KIND[=VALUE][@ROUTER], as ppr twin --fault
+    watchdog_timeout_ms: Annotated[int, Field(ge=0, le=65535, strict=True)] | None = None
+
+
 class Scenario(Model):
     name: Id
     frame: Frame
@@ -172,6 +188,7 @@ class Scenario(Model):
     transfers: tuple[Transfer, ...] = ()
     offers: tuple[Quote, ...] = ()
     bids: tuple[Quote, ...] = ()
+    twin: TwinSection = TwinSection()
 
     def router(self, router_id: str) -> Router:
         return next(r for r in self.routers if r.id == router_id)

@@ -20,6 +20,7 @@ def check_scenario(scenario: Scenario) -> Topology:
     topology = Topology(scenario)
     _check_transfers(scenario, topology)
     _check_quotes(scenario)
+    _check_twin(scenario)
     return topology
 
 
@@ -155,6 +156,15 @@ def _check_quotes(s: Scenario) -> None:
                 raise ScenarioError(
                     where, f"terminal '{q.terminal}' is a {term.kind} and cannot {role}"
                 )
+
+
+def _check_twin(s: Scenario) -> None:
+    routers = {r.id: r for r in s.routers}
+    for r in s.twin.routers:
+        if r.id not in routers:
+            raise ScenarioError(
+                f"twin.routers[{r.id}].id", f"unknown router '{r.id}' (known: {_names(routers)})"
+            )
 
 
 def _names(items: Mapping[str, object]) -> str:

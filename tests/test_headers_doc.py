@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from firmware_bridge.docblocks import block
 from firmware_bridge.headers import KeyRing, Party, Position, layer_key, open_inner, open_outer
-from firmware_bridge.headers.vectors import GENERATED, block
+from firmware_bridge.headers.vectors import GENERATED
 
 DOC = Path(__file__).parents[1] / "docs" / "headers.md"
 REGENERATE = "run: python -m firmware_bridge.headers.vectors docs/headers.md"

@@ -8,12 +8,12 @@ differs. Regenerate with ``python -m firmware_bridge.headers.vectors docs/header
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from firmware_bridge import docblocks
 from firmware_bridge.headers import layout as L
 from firmware_bridge.headers.errors import Layer
 from firmware_bridge.headers.keys import Party, derive_key_bytes, hkdf_info, layer_key
@@ -122,19 +122,8 @@ def render_sizes() -> str:
 GENERATED = {"sizes": render_sizes, "layout": L.render_tables, "vectors": render_vectors}
 
 
-def block(doc: str, name: str) -> str | None:
-    """The text between the markers of block ``name`` in ``doc``."""
-    m = re.search(rf"<!-- generated: {name} -->\n(.*?)<!-- end: {name} -->", doc, re.S)
-    return m.group(1) if m else None
-
-
 def refresh(doc: str) -> str:
-    for name, render in GENERATED.items():
-        begin, end = f"<!-- generated: {name} -->\n", f"<!-- end: {name} -->"
-        head, found, rest = doc.partition(begin)
-        if found:
-            doc = head + begin + render() + end + rest.partition(end)[2]
-    return doc
+    return docblocks.refresh(doc, GENERATED)
 
 
 def main(argv: list[str]) -> int:

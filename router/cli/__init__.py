@@ -20,6 +20,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scenario": ("router.cli.scenario_cmd", "generate benchmark scenarios"),
     "market": ("router.cli.market_cmd", "match offers and bids (VCG or Nash) and show payments"),
     "keys": ("router.cli.keys_cmd", "create, rotate and show the keys that seal headers"),
+    # issue 5: the wire contract and the twin
+    "registers": ("router.cli.registers_cmd", "print the router register map (the wire contract)"),
+    "twin": (
+        "router.cli.twin_cmd",
+        "serve the scenario's routers as emulated devices (Ctrl-C stops)",
+    ),
 }
 
 EXIT_USAGE = 2
@@ -44,10 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'the user asked for something wrong'."""
     from bench.errors import BenchError
+    from firmware_bridge.errors import BridgeError  # issue 5: drivers
     from firmware_bridge.headers.errors import HeaderError  # issue 4: headers and key store
     from scheduler.errors import SchedulerError
+    from sim_hw.errors import TwinError  # issue 5: the twin
 
-    return (BenchError, HeaderError, SchedulerError, UsageError)
+    return (BenchError, BridgeError, HeaderError, SchedulerError, TwinError, UsageError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,427 @@
+"""The router driver: one abstract class, the operations of the register map.
+
+Backends (Modbus TCP, Modbus RTU, the framed serial protocol) fill in four small hooks:
+connect, disconnect, read registers, write registers, write a coil. Everything else is
+here, written once against the register map: paging and batching of bank uploads, the
+CRC commit, arming, status and meter decoding, bounded retries with backoff.
+
+Retries: a request that times out or gets a corrupted or mismatched reply is sent
+again, at most ``MAX_ATTEMPTS`` times, sleeping ``BACKOFF_BASE_S * 2**n`` (capped at
+``BACKOFF_MAX_S``) in between. Every operation is idempotent on the router (writes set
+registers; commit and arm of the same frame twice answer ok), so a retry after a lost
+reply is safe. An exception reply from the router is not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import time
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple, TypeVar
+
+from firmware_bridge.driver.address import RouterAddress
+from firmware_bridge.errors import (
+    ArmError,
+    BridgeError,
+    CommitError,
+    IdentityError,
+    ProtocolError,
+    RouterTimeout,
+)
+from firmware_bridge.registers import Block, RegisterMap, register_map
+
+MAX_ATTEMPTS = 4
+BACKOFF_BASE_S = 0.005
+BACKOFF_MAX_S = 0.2
+DEFAULT_TIMEOUT_S = 0.5
+PAD = b"\x00"
+
+T = TypeVar("T")
+
+
+class Transient(Exception):
+    """Raised by a backend hook for a failure worth a retry (bad CRC, stale reply)."""
+
+
+class NoReply(Transient):
+    """A backend's own timeout: no reply at all."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    router_wire_id: int
+    port_count: int
+    storage_places: int
+    bank_entries_max: int
+    window_entries: int
+    firmware_version: int
+    key_epoch: int
+    map_version: int
+
+
+@dataclass(frozen=True)
+class RouterStatus:
+    state: str  # idle / armed / running / safe / fault
+    alarms: tuple[str, ...]
+    frame: int
+    slot: int | None
+    live_bank: int
+    staging: str
+    staged_frame: int
+    commit_status: str
+    arm_status: str
+    commit_accepted: int
+    commit_refused: int
+    frames_completed: int
+    counters: dict[str, int]
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    frame: int
+    crc: int
+    entries: int
+    accepted: int
+    refused: int
+
+
+@dataclass(frozen=True)
+class PortMeter:
+    port: int
+    energy_in_j: float
+    energy_out_j: float
+    packets_in: int
+    packets_out: int
+    voltage_v: float
+    current_a: float
+
+
+@dataclass(frozen=True)
+class Attribution:
+    sink: int  # terminal wire id
+    transfer: int  # transfer wire id
+    packets: int
+    energy_j: float
+
+
+@dataclass(frozen=True)
+class Meters:
+    ports: tuple[PortMeter, ...]
+    attributions: tuple[Attribution, ...]
+
+    def delivered_j(self, transfer: int) -> float:
+        return sum(a.energy_j for a in self.attributions if a.transfer == transfer)
+
+
+class ClockSample(NamedTuple):
+    """Local monotonic clock before sending and after the reply (us), and the router
+    clock latched when the request arrived: offset ~ router - (send + recv) / 2."""
+
+    t_send_us: int
+    t_router_us: int
+    t_recv_us: int
+
+
+def bank_bytes(entries: Sequence[bytes], entry_bytes: int) -> bytes:
+    """Rows as they sit in the bank: each entry and one pad byte."""
+    for i, e in enumerate(entries):
+        if len(e) != entry_bytes:
+            raise ValueError(f"entry {i} is {len(e)} bytes, not {entry_bytes}")
+    return PAD.join(entries) + PAD if entries else b""
+
+
+def bank_crc(entries: Sequence[bytes], entry_bytes: int = 63) -> int:
+    return zlib.crc32(bank_bytes(entries, entry_bytes))
+
+
+def words(data: bytes) -> list[int]:
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+
+
+class RouterDriver(ABC):
+    """One router at one address. Use ``async with driver:`` or ``open()``/``close()``."""
+
+    scheme: ClassVar[str]
+    max_read: ClassVar[int] = 125
+    max_write: ClassVar[int] = 123
+
+    def __init__(
+        self,
+        address: RouterAddress,
+        router_id: str | None = None,
+        *,
+        timeout: float | None = None,
+        attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.address = address
+        self.router_id = router_id
+        self.timeout = (
+            timeout if timeout is not None else address.float("timeout", DEFAULT_TIMEOUT_S)
+        )
+        self.attempts = attempts
+        self.map: RegisterMap = register_map()
+        self.identity: Identity | None = None
+        self.retries = 0  # requests sent again after a transient failure
+        self._uploaded: tuple[int, int] | None = None  # (entries, crc) of the last upload
+        self._beats = 0
+
+    # --- hooks ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def _connect(self) -> None: ...
+
+    @abstractmethod
+    async def _disconnect(self) -> None: ...
+
+    @abstractmethod
+    async def _read(self, addr: int, count: int) -> list[int]: ...
+
+    @abstractmethod
+    async def _write(self, addr: int, values: Sequence[int]) -> None: ...
+
+    @abstractmethod
+    async def _write_coil(self, addr: int, value: bool) -> None: ...
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._connect()
+        try:
+            await self.identify()
+        except BaseException:
+            await self._disconnect()
+            raise
+
+    async def close(self) -> None:
+        await self._disconnect()
+
+    async def __aenter__(self) -> RouterDriver:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def where(self, register: str | None = None) -> dict[str, Any]:
+        return {"router_id": self.router_id, "address": str(self.address), "register": register}
+
+    # --- retries ----------------------------------------------------------------------
+
+    async def _retry(self, register: str, call: Callable[[], Awaitable[T]]) -> T:
+        last: BaseException | None = None
+        for attempt in range(self.attempts):
+            if attempt:
+                self.retries += 1
+                await asyncio.sleep(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt))
+            try:
+                # backends time out at self.timeout themselves; this is the safety net
+                return await asyncio.wait_for(call(), 2 * self.timeout + 0.1)
+            except (TimeoutError, Transient) as exc:
+                last = exc
+        if isinstance(last, Transient) and not isinstance(last, NoReply):
+            raise ProtocolError(
+                f"no valid reply after {self.attempts} attempts: {last}", **self.where(register)
+            ) from last
+        raise RouterTimeout(
+            f"no reply within {self.timeout:g} s, {self.attempts} attempts", **self.where(register)
+        ) from last
+
+    async def read_registers(self, addr: int, count: int, register: str) -> list[int]:
+        out: list[int] = []
+        for at in range(addr, addr + count, self.max_read):
+            n = min(self.max_read, addr + count - at)
+            got = await self._retry(register, functools.partial(self._read, at, n))
+            if len(got) != n:
+                raise ProtocolError(f"asked {n} registers, got {len(got)}", **self.where(register))
+            out += got
+        return out
+
+    async def write_registers(self, addr: int, values: Sequence[int], register: str) -> None:
+        for i in range(0, len(values), self.max_write):
+            chunk = values[i : i + self.max_write]
+            await self._retry(register, functools.partial(self._write, addr + i, chunk))
+
+    async def write_coil(self, name: str, value: bool = True) -> None:
+        addr = self.map.block("control").field(name).address
+        await self._retry(name, functools.partial(self._write_coil, addr, value))
+
+    async def read_block(self, name: str, instance: int = 0) -> dict[str, int | float]:
+        block = self.map.block(name)
+        regs = await self.read_registers(block.base(instance), block.size, name)
+        return block.decode(regs)
+
+    async def write_fields(self, **values: int | float) -> None:
+        """Write fields of one block that sit next to each other, in one request."""
+        fields = sorted((self.map.field(n) for n in values), key=lambda f: f.address)
+        regs: list[int] = []
+        for prev, f in zip([None, *fields], fields, strict=False):
+            if prev is not None and prev.address + prev.registers != f.address:
+                raise ValueError(f"{prev.name} and {f.name} are not adjacent")
+            regs += f.encode(values[f.name])
+        await self.write_registers(fields[0].address, regs, fields[0].name)
+
+    # --- operations -------------------------------------------------------------------
+
+    async def identify(self) -> Identity:
+        got = await self.read_block("identity")
+        if got["magic"] != self.map.magic:
+            raise IdentityError(
+                f"magic {got['magic']:#010x} is not {self.map.magic:#010x}: not a ppr router",
+                **self.where("magic"),
+            )
+        if got["map_version"] != self.map.version:
+            raise IdentityError(
+                f"register map version {got['map_version']}, this driver speaks {self.map.version}",
+                **self.where("map_version"),
+            )
+        fields = {k: int(v) for k, v in got.items() if k != "magic"}
+        self.identity = Identity(**fields)
+        return self.identity
+
+    async def set_frame_geometry(self, slots: int, slot_us: int, guard_us: int) -> None:
+        """Slots per frame, slot length and switching guard for banks committed next."""
+        await self.write_fields(frame_slots=slots, slot_us=slot_us, guard_us=guard_us)
+
+    async def set_watchdog(self, timeout_ms: int) -> None:
+        await self.write_fields(watchdog_timeout_ms=timeout_ms)
+
+    async def upload_bank(self, frame: int, entries: Sequence[bytes]) -> int:
+        """Write ``entries`` (sealed outer entries, table order) into the staging bank;
+        return their CRC-32 for ``commit``. Nothing takes effect until the commit."""
+        entry_bytes = self.map.params["entry_bytes"]
+        limit = self.identity.bank_entries_max if self.identity else 0
+        if len(entries) > limit:
+            raise BridgeError(
+                f"frame {frame}: {len(entries)} entries, the bank holds {limit}",
+                **self.where("upload_window"),
+            )
+        try:
+            data = bank_bytes(entries, entry_bytes)
+        except ValueError as exc:
+            raise BridgeError(f"frame {frame}: {exc}", **self.where("upload_window")) from None
+        self._uploaded = None
+        regs = words(data)
+        per_page = self.map.params["window_entries"] * self.map.params["entry_registers"]
+        window = self.map.field("window").address
+        for page in range(math.ceil(len(regs) / per_page)):
+            await self.write_fields(upload_page=page)
+            await self.write_registers(
+                window, regs[page * per_page : (page + 1) * per_page], "window"
+            )
+        crc = zlib.crc32(data)
+        self._uploaded = (len(entries), crc)
+        return crc
+
+    async def commit(self, frame: int, crc: int) -> CommitResult:
+        """Ask the router to verify and stage the uploaded bank for ``frame``."""
+        if self._uploaded is None or self._uploaded[1] != crc:
+            raise CommitError(
+                f"frame {frame}: no completed upload with CRC {crc:#010x}",
+                status="not_uploaded",
+                **self.where("commit_crc"),
+            )
+        count = self._uploaded[0]
+        await self.write_fields(commit_frame=frame, commit_count=count, commit_crc=crc)
+        await self.write_coil("commit")
+        status = await self.read_block("status")
+        name = self.map.enum_name("commit_status", int(status["commit_status"]))
+        if name != "ok" or status["staged_frame"] != frame:
+            raise CommitError(
+                f"frame {frame}: commit refused ({name})", status=name, **self.where("commit")
+            )
+        return CommitResult(
+            frame, crc, count, int(status["commit_accepted"]), int(status["commit_refused"])
+        )
+
+    async def arm(self, frame: int, start_us: int) -> None:
+        """Start the committed ``frame`` at ``start_us`` on the router's clock."""
+        await self.write_fields(arm_frame=frame, arm_start_us=start_us)
+        await self.write_coil("arm")
+        status = await self.read_block("status")
+        name = self.map.enum_name("arm_status", int(status["arm_status"]))
+        if name != "ok":
+            raise ArmError(f"frame {frame}: arm refused ({name})", status=name, **self.where("arm"))
+
+    async def heartbeat(self) -> None:
+        self._beats = (self._beats + 1) & 0xFFFF
+        await self.write_fields(heartbeat=self._beats)
+
+    async def estop(self) -> None:
+        await self.write_coil("estop")
+
+    async def clear_fault(self) -> None:
+        await self.write_coil("clear_fault")
+
+    async def read_status(self) -> RouterStatus:
+        status, counters = self.map.block("status"), self.map.block("counters")
+        regs = await self.read_registers(status.start, counters.end - status.start, "status")
+        s = status.decode(regs)
+        c = counters.decode(regs[counters.start - status.start :])
+        m = self.map
+        slot = int(s["slot"])
+        return RouterStatus(
+            state=m.enum_name("state", int(s["state"])),
+            alarms=tuple(m.bit_names("alarms", int(s["alarms"]))),
+            frame=int(s["frame"]),
+            slot=None if slot == 0xFFFF else slot,
+            live_bank=int(s["live_bank"]),
+            staging=m.enum_name("staging", int(s["staging"])),
+            staged_frame=int(s["staged_frame"]),
+            commit_status=m.enum_name("commit_status", int(s["commit_status"])),
+            arm_status=m.enum_name("arm_status", int(s["arm_status"])),
+            commit_accepted=int(s["commit_accepted"]),
+            commit_refused=int(s["commit_refused"]),
+            frames_completed=int(s["frames_completed"]),
+            counters={k: int(v) for k, v in c.items()},
+        )
+
+    async def read_meters(self) -> Meters:
+        ports = self.identity.port_count if self.identity else 0
+        meters = self.map.block("meters")
+        regs = await self.read_registers(meters.start, ports * meters.stride, "meters")
+        out = []
+        for p in range(ports):
+            f = meters.decode(regs[p * meters.stride :])
+            out.append(
+                PortMeter(
+                    p,
+                    f["energy_in_uj"] / 1e6,
+                    f["energy_out_uj"] / 1e6,
+                    int(f["packets_in"]),
+                    int(f["packets_out"]),
+                    float(f["last_voltage"]),
+                    float(f["last_current"]),
+                )
+            )
+        return Meters(tuple(out), await self._attributions())
+
+    async def _attributions(self) -> tuple[Attribution, ...]:
+        count = int((await self.read_block("attribution"))["attribution_count"])
+        records: Block = self.map.block("attribution_records")
+        regs = await self.read_registers(records.start, count * records.stride, "attribution")
+        out = []
+        for i in range(count):
+            f = records.decode(regs[i * records.stride :])
+            out.append(
+                Attribution(
+                    int(f["sink"]), int(f["transfer"]), int(f["packets"]), f["energy_uj"] / 1e6
+                )
+            )
+        return tuple(out)
+
+    async def read_clock(self) -> ClockSample:
+        field = self.map.field("router_clock_us")
+        sample: list[int] = []
+
+        async def once() -> list[int]:
+            sample[:] = [time.monotonic_ns() // 1000]
+            return await self._read(field.address, field.registers)
+
+        regs = await self._retry("router_clock_us", once)
+        t_recv = time.monotonic_ns() // 1000
+        return ClockSample(sample[0], int(field.decode(regs)), t_recv)

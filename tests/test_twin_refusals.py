@@ -1,0 +1,122 @@
+"""The routers act only on entries sealed for them, for this frame: forged and replayed
+banks written with a plain Modbus client (no key) move no gate and are counted."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import pytest
+from pymodbus.client import AsyncModbusTcpClient
+
+from bench import bundled_path
+from firmware_bridge.driver import parse_address
+from firmware_bridge.registers import register_map
+from scheduler import PlannedPacket
+from sim_hw.twin import Twin
+from tests.twin_support import (
+    SLOT_US,
+    arm_all,
+    commit_all,
+    drivers,
+    entries,
+    frame_end,
+    seal,
+    until,
+)
+
+MAP = register_map()
+T1 = [PlannedPacket("T1", ("PV1", "MEC1"), (s, s)) for s in (3, 4, 5)]
+
+
+def addr(name: str) -> int:
+    return MAP.field(name).address
+
+
+async def plain_commit(client: AsyncModbusTcpClient, unit: int, frame: int, rows: list[bytes]):
+    """What anyone on the bus can do with the register map and no key."""
+    data = b"".join(r + b"\0" for r in rows)
+    regs = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+    assert not (await client.write_register(addr("upload_page"), 0, device_id=unit)).isError()
+    for i in range(0, len(regs), 120):
+        reply = await client.write_registers(addr("window") + i, regs[i : i + 120], device_id=unit)
+        assert not reply.isError()
+    crc = zlib.crc32(data)
+    block = [
+        *MAP.field("commit_frame").encode(frame),
+        len(rows),
+        *MAP.field("commit_crc").encode(crc),
+    ]
+    assert not (await client.write_registers(addr("commit_frame"), block, device_id=unit)).isError()
+    assert not (await client.write_coil(addr("commit"), True, device_id=unit)).isError()
+
+
+@pytest.fixture
+async def twin(twin_keys):
+    async with Twin(bundled_path(), twin_keys.path, transport="tcp", accel=20) as twin:
+        yield twin
+
+
+@pytest.fixture
+async def client(twin):
+    a = parse_address(twin.addresses["R1"])
+    c = AsyncModbusTcpClient(a.host, port=a.port, timeout=1, retries=0)
+    assert await c.connect()
+    yield c
+    c.close()
+
+
+@pytest.mark.timeout(30)
+async def test_a_forged_entry_moves_no_gate_and_is_counted(twin, client):
+    # a well-formed clear header for R1 (wire id 0), frame 5, slot 3; no key, so no tag
+    forged = bytes([1, 0, 1, 0, 0, 5, 0, 3, 0]) + os.urandom(54)
+    await plain_commit(client, 1, 5, [forged])
+    async with drivers(twin) as ds:
+        status = await ds["R1"].read_status()
+        assert (status.commit_status, status.staged_frame) == ("ok", 5)
+        assert status.counters["rejected_headers"] == 1 and "header_refused" in status.alarms
+        start = await arm_all(twin, {"R1": ds["R1"]}, 5)
+        await until(twin, start + 3.5 * SLOT_US)
+        assert twin.closed_gates("R1") == set()
+        await until(twin, frame_end(start))
+        meters = await ds["R1"].read_meters()
+        status = await ds["R1"].read_status()
+    assert all(p.energy_in_j == p.energy_out_j == 0 for p in meters.ports)
+    assert status.frames_completed == 1 and status.counters["open_circuits"] == 0
+
+
+@pytest.mark.timeout(30)
+async def test_a_replayed_frame_moves_no_gate_and_is_counted(twin, client, twin_keys):
+    genuine = seal(twin_keys, 5, T1)
+    async with drivers(twin) as ds:
+        r1 = {"R1": ds["R1"]}
+        await commit_all(r1, genuine)
+        start = await arm_all(twin, r1, 5)
+        await until(twin, frame_end(start))
+        delivered = (await ds["R1"].read_meters()).ports[3].energy_out_j
+        assert delivered > 0
+        # the same rows again as frame 6: authentic, but of frame 5
+        await plain_commit(client, 1, 6, entries(genuine, "R1"))
+        status = await ds["R1"].read_status()
+        assert (status.commit_status, status.commit_accepted, status.commit_refused) == ("ok", 0, 3)
+        assert status.counters["replays"] == 3
+        start = await arm_all(twin, r1, 6)
+        await until(twin, frame_end(start))
+        assert (await ds["R1"].read_meters()).ports[3].energy_out_j == delivered
+        # and as frame 5 itself: a frame number not above the last is refused whole
+        await plain_commit(client, 1, 5, entries(genuine, "R1"))
+        status = await ds["R1"].read_status()
+    assert status.commit_status == "replayed_frame" and status.staging == "loading"
+    assert status.counters["replays"] == 4
+
+
+@pytest.mark.timeout(30)
+async def test_an_entry_for_another_router_or_row_is_misplaced(twin, client, twin_keys):
+    sealed = seal(twin_keys, 9, [*T1, PlannedPacket("T2", ("PV1", "L12", "L23", "MEC2"), (7,) * 4)])
+    r1, r2 = entries(sealed, "R1"), entries(sealed, "R2")
+    # R2's entry in R1's bank, and R1's first entry written twice (second copy: wrong index)
+    await plain_commit(client, 1, 9, [r1[0], r1[0], *r2])
+    async with drivers(twin) as ds:
+        status = await ds["R1"].read_status()
+    assert (status.commit_accepted, status.commit_refused) == (1, 2)
+    assert status.counters["misplaced"] == 2
