@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -128,8 +129,9 @@ def block(doc: str, name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def refresh(doc: str) -> str:
-    for name, render in GENERATED.items():
+def refresh(doc: str, generated: Mapping[str, Callable[[], str]] = GENERATED) -> str:
+    """``doc`` with every generated block rendered anew (router.mqtt.doc reuses this)."""
+    for name, render in generated.items():
         begin, end = f"<!-- generated: {name} -->\n", f"<!-- end: {name} -->"
         head, found, rest = doc.partition(begin)
         if found:
@@ -137,10 +139,10 @@ def refresh(doc: str) -> str:
     return doc
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], generated: Mapping[str, Callable[[], str]] = GENERATED) -> int:
     for name in argv:
         path = Path(name)
-        path.write_text(refresh(path.read_text(encoding="utf-8")), encoding="utf-8")
+        path.write_text(refresh(path.read_text(encoding="utf-8"), generated), encoding="utf-8")
     return 0
 
 
