@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scenario": ("router.cli.scenario_cmd", "generate benchmark scenarios"),
     "market": ("router.cli.market_cmd", "match offers and bids (VCG or Nash) and show payments"),
     "keys": ("router.cli.keys_cmd", "create, rotate and show the keys that seal headers"),
+    # issue 6: controller services
+    "journal": ("router.cli.journal_cmd", "verify the signed, hash-chained journal of a run"),
 }
 
 EXIT_USAGE = 2
@@ -45,9 +47,20 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'the user asked for something wrong'."""
     from bench.errors import BenchError
     from firmware_bridge.headers.errors import HeaderError  # issue 4: headers and key store
+    from router.journal.errors import JournalError  # issue 6: controller services
+    from router.mqtt.errors import MqttFeedError
+    from router.timesync import TimeSyncError
     from scheduler.errors import SchedulerError
 
-    return (BenchError, HeaderError, SchedulerError, UsageError)
+    return (
+        BenchError,
+        HeaderError,
+        SchedulerError,
+        UsageError,
+        JournalError,
+        MqttFeedError,
+        TimeSyncError,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
