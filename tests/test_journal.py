@@ -243,22 +243,20 @@ def test_a_torn_tail_is_refused_not_appended_to(tmp_path: Path):
     assert "record 14 (stop): its payload is not JSON" in str(info.value)
 
 
-def test_an_altered_genesis_is_refused_at_open(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("damage", "seq"),
+    [
+        ("UPDATE records SET time_ns = time_ns + 1 WHERE seq = 1", 1),  # the key's record
+        ("DELETE FROM records WHERE seq = 3", 3),  # a gap before an intact tail
+    ],
+)
+def test_damage_before_the_tail_is_refused_at_open(tmp_path: Path, damage: str, seq: int):
     path = tmp_path / "j.sqlite"
     write_journal(path)
-    execute(path, "UPDATE records SET time_ns = time_ns + 1 WHERE seq = 1")
+    execute(path, damage)
     with pytest.raises(JournalCorruptError) as info:
         Journal.open(path, KEY)
-    assert info.value.seq == 1
-
-
-def test_a_gap_before_an_intact_tail_is_refused_at_open(tmp_path: Path):
-    path = tmp_path / "j.sqlite"
-    write_journal(path)
-    execute(path, "DELETE FROM records WHERE seq = 3")
-    with pytest.raises(JournalCorruptError) as info:
-        Journal.open(path, KEY)
-    assert info.value.seq == 3
+    assert info.value.seq == seq
 
 
 def test_one_writer_at_a_time(tmp_path: Path):
