@@ -5,6 +5,7 @@ Layout (``--store``, default ``./ppr-keys``)::
     store.json        public material and wire ids; replaced last, so it is the commit point
     epoch-0001/       private keys of one epoch, PEM PKCS#8, mode 0600
         controller.key  router-R1.key  terminal-PV1.key ...
+    signing.key       the controller's Ed25519 key that signs the journal, mode 0600
     .lock             serialises writers
 
 Wire ids are positions in ``store.json``'s ``routers`` and ``terminals`` lists: the
@@ -13,6 +14,12 @@ scenario's order at ``init``, and parties a later scenario adds are appended by
 with a new controller identity (and, with ``all_parties``, new device identities);
 the store keeps epochs N and N+1 so routers can honour the grace window. Private key
 files readable by group or others are refused, as ssh does.
+
+The journal signing key is not per epoch: it is the controller's identity as the author
+of the journal, so one journal verifies against one public key however often the
+sealing keys rotate. ``init`` creates it, ``rotate`` keeps it (and creates it in a
+store made before it existed); its public half is in ``store.json`` (``signing``), so a
+verifier needs no private key.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -39,6 +47,7 @@ from firmware_bridge.headers.layout import MAX_EPOCH, ROUTER
 
 DEFAULT_STORE = Path("ppr-keys")
 MANIFEST = "store.json"
+SIGNING_KEY = "signing.key"  # Ed25519, signs the journal; kept across epochs
 KEEP_EPOCHS = 2  # the current epoch and the one still in its grace window
 
 
@@ -65,6 +74,7 @@ class Manifest(_Model):
     routers: tuple[str, ...]
     terminals: tuple[TerminalEntry, ...]
     epochs: dict[int, EpochEntry]
+    signing: str | None = None  # Ed25519 public key (64 hex digits); None: store predates it
 
 
 class KeyStore:
@@ -117,6 +127,7 @@ class KeyStore:
             )
             store = cls(tmp, manifest)
             store.manifest = store._write_epoch(1, previous=None, renew_devices=True)
+            store.manifest = store._write_signing_key()
             _write_file(tmp / MANIFEST, store.manifest.model_dump_json(indent=1).encode(), 0o644)
             os.replace(tmp, path)  # the whole store appears at once, or not at all
             _fsync_dir(path.absolute().parent)
@@ -154,6 +165,8 @@ class KeyStore:
             ),
         )
         manifest = staged._write_epoch(current.epoch + 1, current.epoch, all_parties)
+        if manifest.signing is None:  # a store made before journal signing existed
+            manifest = KeyStore(self.path, manifest)._write_signing_key()
         _write_file(self.path / MANIFEST, manifest.model_dump_json(indent=1).encode(), 0o644)
         for epoch in current.epochs.keys() - manifest.epochs.keys():
             shutil.rmtree(self._epoch_dir(epoch), ignore_errors=True)  # pruned epochs
@@ -196,6 +209,13 @@ class KeyStore:
         epochs = {e: self.manifest.epochs[e] for e in kept} | {epoch: entry}
         return self.manifest.model_copy(update={"epoch": epoch, "epochs": epochs})
 
+    def _write_signing_key(self) -> Manifest:
+        key = Ed25519PrivateKey.generate()
+        _write_file(self.path / SIGNING_KEY, _pem(key), 0o600)
+        return self.manifest.model_copy(
+            update={"signing": key.public_key().public_bytes_raw().hex()}
+        )
+
     # --- reading ----------------------------------------------------------------------
 
     @property
@@ -221,6 +241,26 @@ class KeyStore:
         entry = self.manifest.epochs[epoch]
         text = entry.controller if party is None else getattr(entry, f"{party.kind}s")[party.name]
         return bytes.fromhex(text)
+
+    def signing_public_key(self) -> bytes:
+        """The Ed25519 public key that verifies the controller's journal."""
+        if self.manifest.signing is None:
+            raise KeyStoreError(
+                f"{self.path}: no journal signing key; add one with: ppr keys rotate"
+            )
+        return bytes.fromhex(self.manifest.signing)
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The controller's Ed25519 private key that signs the journal."""
+        expected = self.signing_public_key()
+        key = _load_private(self.path / SIGNING_KEY)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyStoreError(f"{self.path / SIGNING_KEY}: not an Ed25519 private key")
+        if key.public_key().public_bytes_raw() != expected:
+            raise KeyStoreError(
+                f"{self.path / SIGNING_KEY}: does not match the public key in {MANIFEST}"
+            )
+        return key
 
     def sealing_keys(self, epoch: int | None = None) -> SealingKeys:
         """The controller's keys: outer per router, inner per terminal."""
@@ -263,6 +303,7 @@ class KeyStore:
         paths = [
             self._key_path(e, p) for e in self.manifest.epochs for p in [None, *self.parties()]
         ]
+        paths.append(self.path / SIGNING_KEY)
         bad = [(p, m) for p in paths if (m := _mode(p)) is not None and m & 0o077]
         if bad:
             path, mode = bad[0]
@@ -281,22 +322,7 @@ class KeyStore:
 
     def _private(self, epoch: int, party: Party | None) -> X25519PrivateKey:
         path = self._key_path(epoch, party)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError as exc:
-            raise KeyStoreError(f"{path}: cannot read private key: {exc.strerror}") from exc
-        with os.fdopen(fd, "rb") as fh:
-            mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
-            if mode & 0o077:
-                raise KeyPermissionError(
-                    f"{path}: private key is accessible by group or others (mode {mode:04o}); "
-                    f"fix with: chmod 600 {path}"
-                )
-            data = fh.read()
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except ValueError as exc:
-            raise KeyStoreError(f"{path}: not a PEM private key") from exc
+        key = _load_private(path)
         if not isinstance(key, X25519PrivateKey):
             raise KeyStoreError(f"{path}: not an X25519 private key")
         if key.public_key().public_bytes_raw() != self.public_key(epoch, party):
@@ -313,11 +339,31 @@ class KeyStore:
             os.close(fd)
 
 
+def _load_private(path: Path) -> object:
+    """A PEM private key, refused when group or others may read the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise KeyStoreError(f"{path}: cannot read private key: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
+        if mode & 0o077:
+            raise KeyPermissionError(
+                f"{path}: private key is accessible by group or others (mode {mode:04o}); "
+                f"fix with: chmod 600 {path}"
+            )
+        data = fh.read()
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except ValueError as exc:
+        raise KeyStoreError(f"{path}: not a PEM private key") from exc
+
+
 def _file_name(party: Party) -> str:
     return f"{party.kind}-{party.name}.key"
 
 
-def _pem(key: X25519PrivateKey) -> bytes:
+def _pem(key: X25519PrivateKey | Ed25519PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

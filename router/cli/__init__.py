@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "router.cli.twin_cmd",
         "serve the scenario's routers as emulated devices (Ctrl-C stops)",
     ),
+    # issue 6: controller services
+    "journal": ("router.cli.journal_cmd", "verify the signed, hash-chained journal of a run"),
 }
 
 EXIT_USAGE = 2
@@ -52,10 +54,23 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from bench.errors import BenchError
     from firmware_bridge.errors import BridgeError  # issue 5: drivers
     from firmware_bridge.headers.errors import HeaderError  # issue 4: headers and key store
+    from router.journal.errors import JournalError  # issue 6: controller services
+    from router.mqtt.errors import MqttFeedError
+    from router.timesync import TimeSyncError
     from scheduler.errors import SchedulerError
     from sim_hw.errors import TwinError  # issue 5: the twin
 
-    return (BenchError, BridgeError, HeaderError, SchedulerError, TwinError, UsageError)
+    return (
+        BenchError,
+        BridgeError,
+        HeaderError,
+        JournalError,
+        MqttFeedError,
+        SchedulerError,
+        TimeSyncError,
+        TwinError,
+        UsageError,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

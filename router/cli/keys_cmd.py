@@ -51,7 +51,8 @@ def run_init(args: argparse.Namespace) -> int:
     print(
         f"created {args.store} for {scenario.name}: epoch 1, identities for the controller, "
         f"{len(m.routers)} routers and {len(m.terminals)} terminals\n"
-        f"  private keys in {args.store}/epoch-0001/ (mode 0600); public keys: ppr keys show"
+        f"  private keys in {args.store}/epoch-0001/ (mode 0600); public keys: ppr keys show\n"
+        f"  journal signing key (Ed25519, kept across rotations) in {args.store}/signing.key"
     )
     return 0
 
@@ -86,6 +87,8 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"  {'party'.ljust(width)}  wire id  X25519 public key (epoch {epoch})")
     for who, wire, key in rows:
         print(f"  {who.ljust(width)}  {wire.rjust(7)}  {key}")
+    signing = m.signing or "none (add one with: ppr keys rotate)"
+    print(f"  journal signing key (Ed25519, all epochs): {signing}")
     if scenario is not None:
         print(f"  transfers of {scenario.name} (wire id = position in the scenario):")
         print("  " + ", ".join(f"{t.id}={i}" for i, t in enumerate(scenario.transfers)))

@@ -1,0 +1,86 @@
+"""Commands from MQTT: parsed and validated, or answered with an error reply at once.
+
+A malformed command never reaches the frame loop: the feed replies with the first
+validation error and nothing changes. A well-formed one is queued; the frame loop then
+applies it (``apply_transfer`` checks a transfer against the bench) and replies.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+
+from bench import Scenario, ScenarioError
+from bench.validate import check_scenario
+from router.mqtt.errors import CommandError
+from router.mqtt.models import (
+    Command,
+    CommandName,
+    CommandReply,
+    EstopCommand,
+    TransferCommand,
+)
+
+MODELS: dict[CommandName, type[EstopCommand] | type[TransferCommand]] = {
+    "estop": EstopCommand,
+    "transfer": TransferCommand,
+}
+MAX_COMMAND_BYTES = 16_384
+
+
+def parse_command(name: CommandName, payload: bytes) -> Command | CommandReply:
+    """The command, or the error reply that answers it."""
+    if len(payload) > MAX_COMMAND_BYTES:
+        return _error(name, None, f"payload of {len(payload)} bytes; at most {MAX_COMMAND_BYTES}")
+    if name == "estop" and not payload.strip():
+        return EstopCommand()  # the easiest possible e-stop: an empty message
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return _error(name, None, f"not JSON: {exc}")
+    raw_id = data.get("id") if isinstance(data, dict) else None
+    try:
+        return MODELS[name].model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        cid = raw_id if isinstance(raw_id, str) and _valid_id(raw_id) else None
+        return _error(name, cid, f"{where}: {first['msg']}")
+
+
+def error_reply(command: Command, message: str) -> CommandReply:
+    return _error(command_name(command), command.id, message)
+
+
+def ok_reply(command: Command, detail: str = "") -> CommandReply:
+    return CommandReply(id=command.id, command=command_name(command), ok=True, detail=detail)
+
+
+def command_name(command: Command) -> CommandName:
+    return "estop" if isinstance(command, EstopCommand) else "transfer"
+
+
+def apply_transfer(scenario: Scenario, command: TransferCommand) -> Scenario:
+    """The scenario with the commanded transfer added, checked as a scenario file is;
+    ``CommandError`` (with the scenario checker's message) if it does not fit."""
+    if any(t.id == command.transfer.id for t in scenario.transfers):
+        raise CommandError(f"transfer '{command.transfer.id}' already exists")
+    updated = scenario.model_copy(update={"transfers": (*scenario.transfers, command.transfer)})
+    try:
+        check_scenario(updated)
+    except ScenarioError as exc:
+        raise CommandError(str(exc)) from exc
+    return updated
+
+
+def _error(name: CommandName, cid: str | None, message: str) -> CommandReply:
+    return CommandReply(id=cid, command=name, ok=False, error=message)
+
+
+def _valid_id(text: str) -> bool:
+    try:
+        EstopCommand(id=text)
+    except ValidationError:
+        return False
+    return True
