@@ -251,7 +251,7 @@ class DcBus:
                 r.counters["inner_rejected"] += 1
         who = self._inner[key]
         if who is not None:
-            r.attribute(who[0], who[1], energy, first)
+            r.attribute(run.frame, who[0], who[1], energy, first)
 
     def _abort(self, hops, counter: str, alarm: str) -> None:
         for r, run, slot, _ in hops:

@@ -188,13 +188,19 @@ class RouterFront:
                 "last_voltage": max(0.0, min(v, 655.35)),
                 "last_current": max(0.0, min(i, 655.35)),
             }
-        records = list(m.attribution.items())[: rmap.params["attribution_records"]]
+        limit = rmap.params["attribution_records"]
+        records = list(m.attribution.items())[:limit]
+        latched_frame, latched = m.latched
+        latched_records = list(latched.items())[:limit]
         if name == "attribution":
             return {"attribution_count": len(records)}
-        if name == "attribution_records":
-            if instance >= len(records):
+        if name == "frame_attribution":
+            return {"latched_frame": latched_frame, "latched_count": len(latched_records)}
+        if name in ("attribution_records", "frame_attribution_records"):
+            rows = records if name == "attribution_records" else latched_records
+            if instance >= len(rows):
                 return {}
-            (sink, transfer), (n, energy) = records[instance]
+            (sink, transfer), (n, energy) = rows[instance]
             return {
                 "sink": sink,
                 "transfer": transfer,

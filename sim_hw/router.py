@@ -150,6 +150,9 @@ class RouterModel:
         # meters: per port [energy_in, energy_out (J), packets_in, packets_out, V, I]
         self.meters = [[0.0, 0.0, 0, 0, 0.0, 0.0] for _ in range(ports)]
         self.attribution: dict[tuple[int, int], list[float]] = {}  # (sink, transfer) -> [n, J]
+        # the same per running frame, latched when the frame ends
+        self.frame_attribution: dict[int, dict[tuple[int, int], list[float]]] = {}
+        self.latched: tuple[int, dict[tuple[int, int], list[float]]] = (0, {})
         self.store: dict[bytes, float] = {}  # inner entry -> energy held (J)
 
     # --- time -------------------------------------------------------------------------
@@ -179,6 +182,8 @@ class RouterModel:
             self.frames_completed += 1
         run.cut = min(run.cut, t)
         run.finished = True
+        # the bus has run up to t before any frame finishes: the frame's energy is all in
+        self.latched = (run.frame, self.frame_attribution.pop(run.frame, {}))
 
     def windows(self, t0: float, t1: float) -> list[tuple[float, float, Run, int, bool]]:
         """Conduction windows of this router's gates overlapping ``[t0, t1)``, clipped to
@@ -387,7 +392,8 @@ class RouterModel:
             run.counted.add(tag)
             m[2 if into else 3] += 1
 
-    def attribute(self, sink: int, transfer: int, energy: float, first: bool) -> None:
-        rec = self.attribution.setdefault((sink, transfer), [0, 0.0])
-        rec[0] += first
-        rec[1] += energy
+    def attribute(self, frame: int, sink: int, transfer: int, energy: float, first: bool) -> None:
+        for table in (self.attribution, self.frame_attribution.setdefault(frame, {})):
+            rec = table.setdefault((sink, transfer), [0, 0.0])
+            rec[0] += first
+            rec[1] += energy

@@ -89,6 +89,11 @@ class BackToBack:
             await until(twin, frame_end(start))
             meters = {rid: await d.read_meters() for rid, d in ds.items()}
             states = {rid: await d.read_status() for rid, d in ds.items()}
+            latched = {rid: await d.read_frame_attribution() for rid, d in ds.items()}
+        # the frame's own records, latched at its end, equal what it added since power-up
+        for rid, (frame, records) in latched.items():
+            assert frame == 7, rid
+            assert records == meters[rid].attributions, rid
         for rid, s in states.items():
             assert s.state == "idle" and s.frame == 7 and s.frames_completed == 1, rid
             assert not s.alarms and s.counters["collisions"] == s.counters["open_circuits"] == 0

@@ -61,11 +61,12 @@ async def commit_all(ds: dict[str, RouterDriver], sealed: SealedFrame) -> dict[s
 
 
 async def arm_all(
-    twin: Twin, ds: dict[str, RouterDriver], frame: int, lead_s: float = 0.1
+    twin: Twin, ds: dict[str, RouterDriver], frame: int, lead_s: float = 0.4
 ) -> float:
     """Arm ``frame`` on every router to start ``lead_s`` (wall) from now, at one true
     instant (the twin's clocks have no offset unless a test gives them one). Returns the
-    true start time (us)."""
+    true start time (us). The lead must cover arming every router one after the other
+    on a loaded machine, or the last arm comes too late and is refused."""
     sample = await next(iter(ds.values())).read_clock()
     start = sample.t_router_us + int(lead_s * twin.accel * 1e6)
     for d in ds.values():

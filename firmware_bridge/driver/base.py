@@ -400,10 +400,20 @@ class RouterDriver(ABC):
             )
         return Meters(tuple(out), await self._attributions())
 
+    async def read_frame_attribution(self) -> tuple[int, tuple[Attribution, ...]]:
+        """(frame, records) of the last frame that ended, latched at its end: what the
+        sink meters on this router attributed during that frame alone."""
+        head = await self.read_block("frame_attribution")
+        frame, count = int(head["latched_frame"]), int(head["latched_count"])
+        return frame, await self._records("frame_attribution_records", count)
+
     async def _attributions(self) -> tuple[Attribution, ...]:
         count = int((await self.read_block("attribution"))["attribution_count"])
-        records: Block = self.map.block("attribution_records")
-        regs = await self.read_registers(records.start, count * records.stride, "attribution")
+        return await self._records("attribution_records", count)
+
+    async def _records(self, block: str, count: int) -> tuple[Attribution, ...]:
+        records: Block = self.map.block(block)
+        regs = await self.read_registers(records.start, count * records.stride, block)
         out = []
         for i in range(count):
             f = records.decode(regs[i * records.stride :])
