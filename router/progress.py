@@ -25,6 +25,14 @@ class ProgressBar:
         self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {note}\x1b[K")
         self.stream.flush()
 
+    def write(self, line: str, stream: TextIO | None = None) -> None:
+        """Print a line above the bar (the bar is redrawn on the next update)."""
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._last = 0.0
+        print(line, file=stream or sys.stdout, flush=True)
+
     def close(self) -> None:
         if self.enabled:
             self.stream.write("\r\x1b[K")

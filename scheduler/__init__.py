@@ -30,11 +30,20 @@ def plan_transfers(
     lr_options: LrOptions | None = None,
     milp_options: MilpOptions | None = None,
     progress: Progress | None = None,
+    down_routers: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Plan every transfer of a checked scenario with the named solver."""
+    """Plan every transfer of a checked scenario with the named solver. Routes through
+    ``down_routers`` are left out; a transfer left without a route is then reported
+    undelivered (with every router up, it is a ``NoRouteError``)."""
     if solver not in SOLVERS:
         raise SolverError(f"unknown solver '{solver}' (choose from {', '.join(SOLVERS)})")
-    problem = build_problem(scenario, topology, k_routes=k_routes)
+    problem = build_problem(
+        scenario,
+        topology,
+        k_routes=k_routes,
+        down_routers=down_routers,
+        unroutable="undelivered" if down_routers else "error",
+    )
     if solver == "lr":
         return solve_lr(problem, lr_options or LrOptions(), progress)
     if solver == "milp":

@@ -79,7 +79,7 @@ class Work(NamedTuple):
     candidates: Ints
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def make_work(a, n_slots):
     max_routes = 1
     for k in range(len(a.tr_packets)):
@@ -99,13 +99,13 @@ def make_work(a, n_slots):
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def unpriced(n_resources):
     """Prices that price nothing (true costs only)."""
     return Prices(np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(n_resources, dtype=np.bool_), 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def nowhere():
     """Places for the relaxed subproblem: nothing is taken."""
     return Places(np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.int64), False)

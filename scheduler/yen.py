@@ -15,7 +15,7 @@ from numba import njit
 INF = np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _less(c1, h1, s1, c2, h2, s2):
     if c1 != c2:
         return c1 < c2
@@ -24,7 +24,7 @@ def _less(c1, h1, s1, c2, h2, s2):
     return s1 < s2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _push(heap_c, heap_h, heap_s, heap_n, size, c, h, s, n):
     i = size
     heap_c[i], heap_h[i], heap_s[i], heap_n[i] = c, h, s, n
@@ -41,7 +41,7 @@ def _push(heap_c, heap_h, heap_s, heap_n, size, c, h, s, n):
     return size + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pop(heap_c, heap_h, heap_s, heap_n, size):
     c, h, n = heap_c[0], heap_h[0], heap_n[0]
     size -= 1
@@ -67,7 +67,7 @@ def _pop(heap_c, heap_h, heap_s, heap_n, size):
     return c, h, n, size
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def dijkstra(adj_ptr, adj_node, adj_edge, edge_cost, start, goal, banned_node, banned_edge,
              out_edges):  # fmt: skip
     """Cheapest path start -> goal avoiding banned nodes and edges. Writes its edges to
@@ -113,7 +113,7 @@ def dijkstra(adj_ptr, adj_node, adj_edge, edge_cost, start, goal, banned_node, b
     return dist[goal], length
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _path_nodes(edges, length, start, edge_a, edge_b, out_nodes):
     node = start
     out_nodes[0] = node
@@ -123,7 +123,7 @@ def _path_nodes(edges, length, start, edge_a, edge_b, out_nodes):
         out_nodes[i + 1] = node
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _same_prefix(a, la, b, lb, upto):
     if la < upto or lb < upto:
         return False
@@ -133,12 +133,12 @@ def _same_prefix(a, la, b, lb, upto):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _same(a, la, b, lb):
     return la == lb and _same_prefix(a, la, b, lb, la)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def k_shortest(adj_ptr, adj_node, adj_edge, edge_a, edge_b, edge_cost, start, goal, k,
                max_len):  # fmt: skip
     """Yen: up to k cheapest simple paths. Returns (edges[k, max_len], lengths[k], count)."""
@@ -225,7 +225,7 @@ def k_shortest(adj_ptr, adj_node, adj_edge, edge_a, edge_b, edge_cost, start, go
     return paths, lengths, found
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lexless(a, b, length):
     for i in range(length):
         if a[i] != b[i]:

@@ -26,7 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "router.cli.twin_cmd",
         "serve the scenario's routers as emulated devices (Ctrl-C stops)",
     ),
-    # issue 6: controller services
+    # issue 6: the controller
+    "run": ("router.cli.run_cmd", "run frames on the bench (default: bench-4 on the twin)"),
+    "estop": ("router.cli.estop_cmd", "open every gate of a bench now"),
     "journal": ("router.cli.journal_cmd", "verify the signed, hash-chained journal of a run"),
 }
 

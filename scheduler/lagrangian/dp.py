@@ -9,7 +9,7 @@ from numba import njit
 INF = np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _segment_row(a, prices, places, lo, hi, rel, width, out):
     """out[w] = weight * prices of the segment's resources in slot rel+w, or INF where
     one of them is taken (hard places)."""
@@ -28,7 +28,7 @@ def _segment_row(a, prices, places, lo, hi, rel, width, out):
                 out[w] += prices.weight * row[rel + w]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def route_dp(a, route, rel, width, prices, places, cost, row, hold_prefix, arg):
     """Backward DP over the segments of one route.
 
@@ -71,7 +71,7 @@ def route_dp(a, route, rel, width, prices, places, cost, row, hold_prefix, arg):
             cost[w] = row[w]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def reconstruct(a, route, w, rel, arg, out_slots):
     """Segment slots of the packet that starts route ``route`` at offset w."""
     ww = w
@@ -81,7 +81,7 @@ def reconstruct(a, route, w, rel, arg, out_slots):
         out_slots[j + 1] = rel + ww
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def best_over_routes(a, k, width, prices, places, work):
     """For each start offset w < ``width`` of transfer k: the cheapest cost over its
     routes (``work.best[w]``) and the route that gives it (``work.best_route[w]``);
@@ -104,7 +104,7 @@ def best_over_routes(a, k, width, prices, places, work):
                 best_route[w] = r
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cheapest_floor(a, k):
     """The cheapest route loss of transfer k: with prices >= 0, no packet of k starting
     at offset w costs less than this + delay * w."""
@@ -114,7 +114,7 @@ def cheapest_floor(a, k):
     return floor
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_span(a, width, n):
     """Offsets to evaluate first for n packets: a short prefix of the window, or all of it
     when delays are free (then a later slot can be as cheap as an early one)."""

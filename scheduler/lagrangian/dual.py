@@ -14,7 +14,7 @@ from scheduler.lagrangian.dp import (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def quiet_routes(a, prices):
     """Routes that cross no priced resource and wait at no priced buffer. Their priced
     cost is the route's loss + delay * offset, never waiting (holding costs >= 0)."""
@@ -40,7 +40,7 @@ def quiet_routes(a, prices):
     return quiet
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _quiet_transfer(a, k, out):
     """Subproblem of a transfer none of whose routes is priced: the first n slots on its
     cheapest route (first one on ties), each while cheaper than the value."""
@@ -64,7 +64,7 @@ def _quiet_transfer(a, k, out):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def lagrangian_subproblems(a, prices, out):
     """Solve every transfer's relaxed subproblem exactly.
 
@@ -124,7 +124,7 @@ def lagrangian_subproblems(a, prices, out):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def count_usage(a, packets, res_use, store_use, reset):
     """Packets per resource-slot and buffer places per storage-router-slot, added to
     ``res_use``/``store_use`` (zeroed first if ``reset``). Returns True if some
@@ -154,7 +154,7 @@ def count_usage(a, packets, res_use, store_use, reset):
     return over
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _block_gradient(prices, use, cap, block, grad):
     """Subgradient summed over blocks of ``block`` slots, projected on prices >= 0
     (a block whose prices are all zero and whose constraint is slack does not move).
@@ -177,7 +177,7 @@ def _block_gradient(prices, use, cap, block, grad):
     return norm2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _slot_norm2(prices, use, cap):
     """||g||^2 of the plain projected subgradient (blocks of one slot)."""
     norm2 = 0.0
@@ -189,7 +189,7 @@ def _slot_norm2(prices, use, cap):
     return norm2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _move(prices, use, cap, grad, block, step, active, weights):
     """prices += step * gradient (per block, or per slot when ``block == 1``), clipped at
     zero; marks rows still priced, zeroes ``use`` for the next count, and returns the
@@ -213,7 +213,7 @@ def _move(prices, use, cap, grad, block, step, active, weights):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def subgradient_step(a, prices, res_use, store_use, store_active, step_scale, block):
     """One projected subgradient step of size ``step_scale / ||g||^2``, with prices moved
     together in blocks of ``block`` slots (``block = 1``: the plain subgradient; larger

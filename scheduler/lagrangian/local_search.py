@@ -15,7 +15,7 @@ EPS = 1e-12
 SCAN_PER_TRY = 16  # earlier slots examined per ejection tried, at most
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cheapest_free(a, k, limit, places, work, out_slots):
     """The cheapest free place of one packet of transfer k costing less than ``limit``.
 
@@ -66,7 +66,7 @@ def cheapest_free(a, k, limit, places, work, out_slots):
     return best_r, best_c
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _owners(a, packets):
     """Transfer of every packet row."""
     owner = np.empty(len(packets.route), dtype=np.int64)
@@ -75,7 +75,7 @@ def _owners(a, packets):
     return owner
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gather_undelivered(a, k, packets):
     """Move transfer k's delivered rows in front of its undelivered ones; return the
     first undelivered row."""
@@ -90,7 +90,7 @@ def _gather_undelivered(a, k, packets):
     return fill
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def improve(a, rounds, places, packets):
     """Take each packet out and put it back on its cheapest free place, latest packets
     first; then try to deliver undelivered packets. Returns the objective's decrease."""
@@ -134,7 +134,7 @@ def improve(a, rounds, places, packets):
     return gained
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _set_owner(a, r, slots, p, owner):
     s0 = a.route_seg_ptr[r]
     for s in range(s0, a.route_seg_ptr[r + 1]):
@@ -143,7 +143,7 @@ def _set_owner(a, r, slots, p, owner):
             owner[a.route_res[i], t] = p
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lone_blocker(a, r, t, mover, owner):
     """The one packet (other than ``mover``) on route r's resources in slot t, -1 if
     none, -2 if several."""
@@ -158,7 +158,7 @@ def _lone_blocker(a, r, t, mover, owner):
     return blocker
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def eject(a, max_tries, total_tries, places, packets):
     """Ejection moves: move packet A to an earlier cut-through place that exactly one
     packet B blocks, re-place B on its cheapest free place (or drop it), keep the move if

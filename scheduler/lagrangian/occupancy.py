@@ -6,7 +6,7 @@ from __future__ import annotations
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fits(a, r, slots, places):
     """Are route r's resources free in its segments' slots, and its buffers not full?"""
     s0 = a.route_seg_ptr[r]
@@ -24,7 +24,7 @@ def fits(a, r, slots, places):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def occupy(a, r, slots, delta, places):
     """Take (delta = 1) or give back (delta = -1) a packet's places."""
     s0 = a.route_seg_ptr[r]
@@ -39,14 +39,14 @@ def occupy(a, r, slots, delta, places):
                 places.store_occ[b, u] += delta
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def packet_cost(a, r, slots, rel):
     """True cost of one delivered packet: losses + delay + slots held in storage."""
     last = slots[a.route_seg_ptr[r + 1] - a.route_seg_ptr[r] - 1]
     return a.route_cost[r] + a.delay_price * (last - rel) + a.hold_price * (last - slots[0])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def put(packets, p, r, slots, n_segs):
     """Write a placed packet into output row p."""
     packets.route[p] = r
@@ -54,7 +54,7 @@ def put(packets, p, r, slots, n_segs):
         packets.seg_slots[p, j] = slots[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def plan_objective(a, packets):
     """Objective of a per-packet assignment (``route[p] = -1``: undelivered)."""
     total = 0.0

@@ -17,7 +17,7 @@ from scheduler.lagrangian.dp import (
 from scheduler.lagrangian.occupancy import fits, occupy, packet_cost, put
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def place_packets(a, k, count, prices, places, out, first_free, work):
     """Place up to ``count`` more packets of transfer k, each on its cheapest free
     (route, slots) by true cost plus the weighted prices, into output rows
@@ -69,7 +69,7 @@ def place_packets(a, k, count, prices, places, out, first_free, work):
     return placed, total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def repair(a, order, prices, places, out):
     """A feasible plan built transfer by transfer in ``order``. Returns its objective."""
     work = make_work(a, places.occ.shape[1])
@@ -85,7 +85,7 @@ def repair(a, order, prices, places, out):
     return objective
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def repair_relaxed(a, relaxed, order, prices, places, out):
     """A feasible plan that keeps as much of a relaxed solution as fits.
 

@@ -1,0 +1,70 @@
+"""Router clocks as the frame loop sees them: round trips kept in a sliding window per
+router, fitted NTP-style (``router.timesync``), turned into start instants on each
+router's own clock.
+
+Local time is ``time.monotonic()`` in seconds; router time is its clock register in
+microseconds. A twin run faster than real time is just a router whose clock drifts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from firmware_bridge.driver import ClockSample, RouterDriver
+from router.timesync import ClockEstimate, Sample, StartPlan, estimate_clock, plan_start
+
+WINDOW = 128  # round trips kept per router: seconds of baseline for the drift
+FIRST_SAMPLES = 8  # round trips per router to start fitting at all (more in one burst
+# would crowd the min-delay filter with samples of no baseline: spread them out instead)
+SPACING_S = 0.002  # between rounds of one burst
+RESOLUTION_S = 1e-6  # the clock register counts microseconds
+
+
+def to_sample(s: ClockSample) -> Sample:
+    return Sample(s.t_send_us / 1e6, s.t_router_us / 1e6, s.t_recv_us / 1e6)
+
+
+@dataclass
+class ClockKeeper:
+    guard_s: float
+    samples: dict[str, deque[Sample]] = field(default_factory=dict)
+    estimates: dict[str, ClockEstimate] = field(default_factory=dict)
+
+    async def sample(self, drivers: dict[str, RouterDriver], rounds: int = 1) -> float:
+        """Take ``rounds`` round trips with each router (routers in turn, so that their
+        replies do not queue behind each other) and refit. Returns the seconds it took."""
+        began = time.monotonic()
+        for i in range(rounds):
+            if i:
+                await asyncio.sleep(SPACING_S)
+            for rid, d in drivers.items():
+                got = await d.read_clock()
+                self.samples.setdefault(rid, deque(maxlen=WINDOW)).append(to_sample(got))
+        for rid in drivers:
+            self.estimates[rid] = estimate_clock(
+                rid, list(self.samples[rid]), resolution_s=RESOLUTION_S
+            )
+        return time.monotonic() - began
+
+    def forget(self, rid: str) -> None:
+        """A router that went away may come back with a new clock."""
+        self.samples.pop(rid, None)
+        self.estimates.pop(rid, None)
+
+    def start(self, local_start_s: float, routers: list[str]) -> StartPlan:
+        """The instant ``local_start_s`` on every router's clock; raises
+        ``ClockSkewError`` when two routers may disagree about it by more than the guard."""
+        return plan_start({r: self.estimates[r] for r in routers}, local_start_s, self.guard_s)
+
+    def rate(self, routers: list[str]) -> float:
+        """Router seconds per local second (1 on a real bench, N on a twin run N times
+        faster), averaged over the routers."""
+        rates = [1.0 + self.estimates[r].drift for r in routers]
+        return sum(rates) / len(rates)
+
+
+def now() -> float:
+    return time.monotonic()

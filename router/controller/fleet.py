@@ -1,0 +1,145 @@
+"""The routers of a bench as the controller drives them: one driver each, operations run
+on every live router at once, routers that stop answering dropped and probed again.
+
+Nothing here knows whether a router is real or the twin: it holds addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from bench import Scenario
+from firmware_bridge.driver import RouterDriver, open_driver
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.keystore import KeyStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+HEARTBEAT_FRACTION = 4  # heartbeats per watchdog timeout
+PROBE_TIMEOUT_S = 0.3  # a down router gets this long to answer a rejoin probe
+ESTOP_TIMEOUT_S = 1.0  # per router: an e-stop must not wait on a dead link for long
+
+
+class FleetError(BridgeError):
+    """The bench cannot be driven: a router missing at start, or the wrong device."""
+
+
+@dataclass
+class Fleet:
+    scenario: Scenario
+    addresses: dict[str, str]
+    store: KeyStore
+    watchdog_ms: int = 1000
+    timeout_s: float = 0.5
+    drivers: dict[str, RouterDriver] = field(default_factory=dict)
+    down: dict[str, str] = field(default_factory=dict)  # router -> why
+    on_alarm: Callable[[str, str], None] = lambda router, text: None
+    _heart: asyncio.Task[None] | None = None
+
+    # -- life cycle -----------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect to every router and set it up; every one must answer at start."""
+        missing = [r.id for r in self.scenario.routers if r.id not in self.addresses]
+        if missing:
+            raise FleetError(
+                f"no address for router {', '.join(missing)}: give each [[routers]] entry an "
+                f'address = "modbus-tcp://host:port?unit=N" (or run on the twin)'
+            )
+        for rid in (r.id for r in self.scenario.routers):
+            self.drivers[rid] = open_driver(self.addresses[rid], rid, timeout=self.timeout_s)
+        results = await self.each(self._setup, self.drivers)
+        failed = {rid: exc for rid, exc in results.items() if isinstance(exc, BaseException)}
+        if failed:
+            rid, exc = next(iter(failed.items()))
+            await self.close()
+            raise FleetError(f"router {rid} at {self.addresses[rid]} is not ready: {exc}") from exc
+        self._heart = asyncio.create_task(self._heartbeats(), name="fleet heartbeats")
+
+    async def _setup(self, rid: str) -> None:
+        d = self.drivers[rid]
+        await d.open()
+        ident = await d.identify()
+        expected = self.store.party("router", rid).index
+        if ident.router_wire_id != expected:
+            raise FleetError(
+                f"router {rid} answers as wire id {ident.router_wire_id}, the key store says "
+                f"{expected}: wrong address, or keys not provisioned for this bench"
+            )
+        f = self.scenario.frame
+        await d.clear_fault()
+        await d.set_frame_geometry(f.slots, round(f.slot_ms * 1000), round(f.guard_us))
+        await d.set_watchdog(self.watchdog_ms)
+        await d.heartbeat()
+
+    async def close(self) -> None:
+        if self._heart is not None:
+            self._heart.cancel()
+            await asyncio.gather(self._heart, return_exceptions=True)
+            self._heart = None
+        await asyncio.gather(*(d.close() for d in self.drivers.values()), return_exceptions=True)
+
+    # -- running operations on routers ----------------------------------------------------
+    @property
+    def live(self) -> list[str]:
+        return [rid for rid in self.drivers if rid not in self.down]
+
+    async def each(
+        self, op: Callable[[str], Awaitable[T]], routers: Iterable[str]
+    ) -> dict[str, T | BaseException]:
+        """Run ``op(router)`` on the routers at once; a router's failure is its result."""
+        routers = list(routers)
+        results = await asyncio.gather(*(op(r) for r in routers), return_exceptions=True)
+        for r in results:
+            if isinstance(r, asyncio.CancelledError):
+                raise r
+        return dict(zip(routers, results, strict=True))
+
+    def mark_down(self, rid: str, why: str) -> None:
+        if rid not in self.down:
+            self.down[rid] = why
+            log.warning("router %s dropped: %s", rid, why)
+            self.on_alarm(rid, f"router {rid} stopped answering ({why}); planning without it")
+
+    async def probe(self) -> list[str]:
+        """Try every down router once; set up the ones that answer again and return them."""
+
+        async def attempt(rid: str) -> None:
+            await asyncio.wait_for(self._setup(rid), PROBE_TIMEOUT_S + 4 * self.timeout_s)
+
+        back = []
+        results = await self.each(attempt, list(self.down))
+        for rid, res in results.items():
+            if not isinstance(res, BaseException):
+                del self.down[rid]
+                back.append(rid)
+                self.on_alarm(rid, f"router {rid} answers again; it rejoins the next frame")
+        return back
+
+    async def estop(self) -> dict[str, BaseException | None]:
+        """E-stop every router at once, down ones included (they may only be mute)."""
+
+        async def stop(rid: str) -> None:
+            await asyncio.wait_for(self.drivers[rid].estop(), ESTOP_TIMEOUT_S)
+
+        results = await self.each(stop, self.drivers)
+        return {rid: r if isinstance(r, BaseException) else None for rid, r in results.items()}
+
+    async def _heartbeats(self) -> None:
+        period = max(0.02, self.watchdog_ms / 1000.0 / HEARTBEAT_FRACTION)
+        misses: dict[str, int] = {}
+        while True:
+            results = await self.each(lambda rid: self.drivers[rid].heartbeat(), self.live)
+            for rid, res in results.items():
+                if isinstance(res, BaseException):
+                    misses[rid] = misses.get(rid, 0) + 1
+                    if misses[rid] >= 2:
+                        self.mark_down(rid, f"no heartbeat reply: {res}")
+                else:
+                    misses[rid] = 0
+            await asyncio.sleep(period)

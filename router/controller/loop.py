@@ -1,0 +1,421 @@
+"""The frame loop: plan, seal, upload, commit, arm and settle frame after frame.
+
+A rolling pipeline. While frame f runs on the routers, frame f+1 is planned (market first
+when the scenario quotes prices), sealed, uploaded to every live router's staging bank
+and committed, then armed to start the instant f ends. After f ends its meters are read
+from the registers each router latched at the end of f, settled, journaled and
+published. Frame numbers come from the journal, which records each one before its
+headers are sealed, so a restart never reuses a number or a header nonce.
+
+Faults: a router that stops answering is left out of the next plan (its transfers are
+rerouted or reported undelivered) and probed before every frame until it answers. A
+commit that fails anywhere skips that frame on every router: no half frame runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench import Scenario, Topology
+from firmware_bridge.driver import Attribution, Meters, RouterStatus
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.keystore import KeyStore
+from router.controller.clocks import FIRST_SAMPLES, ClockKeeper, now
+from router.controller.fleet import Fleet
+from router.controller.outcome import FrameOutcome, RunOptions
+from router.controller.prepare import Prepared, prepare_frame
+from router.journal import Journal
+from router.settlement import settle_frame
+from router.timesync import ClockSkewError
+
+log = logging.getLogger(__name__)
+
+FIRST_LEAD_S = 0.1  # the first frame starts this long after it is committed
+ARM_MARGIN_S = 0.03  # a frame is never armed to start sooner than this from now
+STAGING_FREE_S = 0.002  # after a frame's start: its bank has swapped in, staging is free
+ARM_AHEAD_S = 0.1  # arm the next frame this long before it starts, at least ...
+ARM_AHEAD_FACTOR = 3  # ... or three times what arming took last time (slow links)
+SAMPLE_PERIOD_S = 0.02  # one clock round trip per router this often, in the background
+SAMPLE_SHARE = 5  # ... but never more than a fifth of the links' time
+SYNC_TIMEOUT_S = 3.0  # before the first frame, sample this long at most for the clocks to agree
+METER_POLL_S = 0.01  # how often to look for a frame's latched meters after it ended
+
+
+class ControllerError(BridgeError):
+    """The frame loop cannot go on (clocks out of step, no router left)."""
+
+
+@dataclass
+class Controller:
+    scenario: Scenario  # the base scenario: transfers and quotes as requested
+    fleet: Fleet
+    store: KeyStore
+    journal: Journal
+    options: RunOptions = field(default_factory=RunOptions)
+    on_frame: Callable[[FrameOutcome], None] = lambda outcome: None
+    on_alarm: Callable[[int | None, str, str, str], None] = lambda f, src, code, text: None
+    clocks: ClockKeeper = field(init=False)
+    outcomes: list[FrameOutcome] = field(default_factory=list)
+    stop_reason: str | None = None
+    # with options.telemetry: the last status and port meters read from each router
+    status: dict[str, RouterStatus] = field(default_factory=dict)
+    ports: dict[str, Meters] = field(default_factory=dict)
+    port_delta_j: dict[str, dict[int, float]] = field(default_factory=dict)
+    last_prepared: Prepared | None = None  # of the last frame that ran
+    _arm_ahead: float = 0.1  # seconds before a frame's start its arming begins
+
+    def __post_init__(self) -> None:
+        self.topology = Topology(self.scenario)
+        self.clocks = ClockKeeper(guard_s=self.scenario.frame.guard_us / 1e6)
+        self.keys = self.store.sealing_keys()
+        self.fleet.on_alarm = lambda router, text: self.alarm(None, router, "router_offline", text)
+
+    # -- the loop -------------------------------------------------------------------------
+    async def run(self) -> list[FrameOutcome]:
+        opts = self.options
+        await self.journal.append_async(
+            "start",
+            {
+                "scenario": self.scenario.name,
+                "frames": opts.frames,
+                "routers": self.fleet.addresses,
+            },
+        )
+        await self.clocks.sample(self._live_drivers(), rounds=FIRST_SAMPLES)
+        sampler = asyncio.create_task(self._sample_clocks(), name="clock sampling")
+        try:
+            return await self._frames()
+        finally:
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
+
+    async def _frames(self) -> list[FrameOutcome]:
+        opts = self.options
+        current = await self._plan()  # the sampler builds the clocks' baseline meanwhile
+        await self._synchronised()
+        await self._upload(current)
+        await self._arm(current, max(now() + FIRST_LEAD_S, now() + ARM_MARGIN_S))
+        for i in range(opts.frames):
+            nxt = None
+            if i + 1 < opts.frames and not self.stop_reason:
+                nxt = await self._plan()  # while the current frame is armed or running
+                # the staging bank is free once the current frame has swapped in
+                await self._sleep_until(current.start_local + STAGING_FREE_S)
+                await self._between_frames()
+                if not self.stop_reason:
+                    await self._upload(nxt)
+                    # arm late: the start instant is then extrapolated from fresh clock
+                    # fits over a short time, not most of a frame ahead
+                    await self._sleep_until(current.end_local - self._arm_ahead)
+                    began = now()
+                    await self._arm(nxt, max(current.end_local, now() + ARM_MARGIN_S))
+                    self._arm_ahead = max(ARM_AHEAD_S, ARM_AHEAD_FACTOR * (now() - began))
+            await self._sleep_until(current.end_local)
+            await self._finish(current)
+            if nxt is None:
+                break
+            current = nxt
+        await self.journal.append_async("stop", {"reason": self.stop_reason or "done"})
+        return self.outcomes
+
+    async def _between_frames(self) -> None:
+        """Bring back routers that answer again (their clocks sampled anew)."""
+        back = await self.fleet.probe() if self.fleet.down else []
+        for rid in back:
+            self.clocks.forget(rid)
+        if back:
+            try:
+                await self.clocks.sample(
+                    {rid: self.fleet.drivers[rid] for rid in back}, rounds=FIRST_SAMPLES
+                )
+            except BridgeError as exc:
+                self.alarm(None, "controller", "clock_sample_failed", f"clock sample failed: {exc}")
+
+    async def _sample_clocks(self) -> None:
+        """Poll every live router's clock, as NTP does: the fits always have fresh round
+        trips and a baseline of seconds for the drift. A slow link (RS-485 at 115200) is
+        polled less often: never more than 1/SAMPLE_SHARE of its time."""
+        took = 0.0
+        while True:
+            await asyncio.sleep(max(SAMPLE_PERIOD_S, SAMPLE_SHARE * took))
+            live = [r for r in self.fleet.live if r in self.clocks.estimates]
+            if not live:
+                continue
+            # a mute router is the heartbeat's and the upload's business, not this loop's
+            with contextlib.suppress(BridgeError):
+                took = await self.clocks.sample({r: self.fleet.drivers[r] for r in live})
+
+    async def _synchronised(self) -> None:
+        """Wait (the sampler sampling) until the clocks agree within the guard about a
+        start FIRST_LEAD_S from now, or refuse to run."""
+        deadline = now() + SYNC_TIMEOUT_S
+        while True:
+            try:
+                self.clocks.start(now() + FIRST_LEAD_S, self.fleet.live)
+                return
+            except ClockSkewError as exc:
+                if now() > deadline:
+                    raise ControllerError(
+                        f"cannot run: {exc} (after {SYNC_TIMEOUT_S:g} s of clock sampling)"
+                    ) from exc
+            await asyncio.sleep(SAMPLE_PERIOD_S)
+
+    # -- one frame ------------------------------------------------------------------------
+    async def _plan(self) -> _Frame:
+        """Reserve a frame number (journaled before anything is sealed), plan and seal."""
+        frame = self.journal.next_frame()
+        await self.journal.append_async("frame", {"phase": "reserved"}, frame=frame)
+        down = frozenset(self.fleet.down)
+        prep = await asyncio.to_thread(
+            prepare_frame,
+            self.scenario,
+            self.topology,
+            frame,
+            self.keys,
+            down=down,
+            mechanism=self.options.mechanism,
+            lr_options=self.options.lr,
+        )
+        await self.journal.append_async("plan", _plan_record(prep, down), frame=frame)
+        return _Frame(prep, routers=self.fleet.live, down=sorted(down))
+
+    async def _upload(self, f: _Frame) -> None:
+        tables = f.prep.sealed.tables
+        entries = {rid: [blob for _, _, blob in tables.get(rid, [])] for rid in f.routers}
+        t0 = time.perf_counter()
+        up = await self.fleet.each(
+            lambda rid: self.fleet.drivers[rid].upload_bank(f.prep.frame, entries[rid]), f.routers
+        )
+        t1 = time.perf_counter()
+        ok = {rid: crc for rid, crc in up.items() if not isinstance(crc, BaseException)}
+        commits = await self.fleet.each(
+            lambda rid: self.fleet.drivers[rid].commit(f.prep.frame, ok[rid]), list(ok)
+        )
+        t2 = time.perf_counter()
+        f.upload_ms, f.commit_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
+        records: dict[str, object] = {}
+        for rid in f.routers:
+            res = up[rid] if isinstance(up[rid], BaseException) else commits[rid]
+            if isinstance(res, BaseException):
+                f.failed[rid] = str(res)
+                records[rid] = {"error": str(res)}
+                if _unreachable(res):
+                    self.fleet.mark_down(rid, str(res))
+            else:
+                records[rid] = {
+                    "entries": len(entries[rid]),
+                    "crc": ok[rid],
+                    "accepted": res.accepted,
+                    "refused": res.refused,
+                }
+                if res.refused:
+                    self.alarm(
+                        f.prep.frame,
+                        rid,
+                        "entries_refused",
+                        f"router {rid} refused {res.refused} slot-table entries",
+                    )
+        await self.journal.append_async("commit", {"routers": records}, frame=f.prep.frame)
+        if f.failed:
+            rid, why = next(iter(f.failed.items()))
+            self.alarm(
+                f.prep.frame,
+                rid,
+                "commit_failed",
+                f"frame {f.prep.frame} skipped on every router: {rid} did not commit ({why})",
+            )
+
+    async def _arm(self, f: _Frame, start_local: float) -> None:
+        """Arm ``f`` to start at ``start_local`` on every router's clock."""
+        f.start_local = start_local
+        f.end_local = start_local + self._frame_seconds()
+        if f.failed:
+            return
+        f.routers = [r for r in f.routers if r not in self.fleet.down]
+        try:
+            plan = self.clocks.start(f.start_local, f.routers)
+        except ClockSkewError as exc:
+            f.failed["clocks"] = str(exc)
+            self.alarm(
+                f.prep.frame, "controller", "clock_skew", f"frame {f.prep.frame} skipped: {exc}"
+            )
+            return
+        starts = {r: round(s * 1e6) for r, s in plan.router_start_s.items()}
+        armed = await self.fleet.each(
+            lambda rid: self.fleet.drivers[rid].arm(f.prep.frame, starts[rid]), f.routers
+        )
+        for rid, res in armed.items():
+            if isinstance(res, BaseException):
+                f.arm_failed[rid] = str(res)
+                self.alarm(f.prep.frame, rid, "arm_failed", f"router {rid} did not arm: {res}")
+                if _unreachable(res):
+                    self.fleet.mark_down(rid, str(res))
+        f.skew_us = plan.skew_s * 1e6
+        await self.journal.append_async(
+            "frame",
+            {"phase": "armed", "start_us": starts, "skew_us": f.skew_us, "not_armed": f.arm_failed},
+            frame=f.prep.frame,
+        )
+
+    async def _finish(self, f: _Frame) -> None:
+        """After the frame's end: its latched meters, the settlement, the record."""
+        prep = f.prep
+        delivered: dict[str, float] = {t.id: 0.0 for t in prep.scenario.transfers}
+        packets = 0
+        ran = [r for r in f.routers if r not in f.arm_failed]
+        if not f.failed:
+            latched = await self._latched(prep.frame, ran)
+            names = [t.id for t in prep.scenario.transfers]
+            for rid, records in latched.items():
+                if records is None:
+                    self.alarm(
+                        prep.frame,
+                        rid,
+                        "meters_unread",
+                        f"meters of {rid} for frame {prep.frame} could not be read",
+                    )
+                    continue
+                for a in records:
+                    if a.transfer < len(names):
+                        delivered[names[a.transfer]] += a.energy_j
+                        packets += a.packets
+            await self.journal.append_async(
+                "meters",
+                {
+                    rid: None if recs is None else [a.__dict__ for a in recs]
+                    for rid, recs in latched.items()
+                },
+                frame=prep.frame,
+            )
+        settlement = None  # a skipped frame ran nowhere: nothing to settle, nobody owes
+        if not f.failed:
+            settlement = settle_frame(
+                prep.frame,
+                self.scenario,
+                prep.plan,
+                delivered,
+                market=prep.market,
+                config=self.options.settlement,
+            )
+            await self.journal.append_async("settlement", settlement.to_json(), frame=prep.frame)
+        if self.options.telemetry:
+            await self._read_telemetry(ran)
+        if not f.failed:
+            self.last_prepared = prep
+        outcome = FrameOutcome.of(f, settlement, packets)
+        await self.journal.append_async("frame", outcome.record(), frame=prep.frame)
+        self.outcomes.append(outcome)
+        self.on_frame(outcome)
+
+    async def _read_telemetry(self, routers: list[str]) -> None:
+        """Status and port meters of each router; port energy as the difference from the
+        previous reading (out of the router positive), about one frame's worth."""
+
+        async def read(rid: str) -> tuple[RouterStatus, Meters]:
+            d = self.fleet.drivers[rid]
+            return await d.read_status(), await d.read_meters()
+
+        results = await self.fleet.each(read, routers)
+        for rid, res in results.items():
+            if isinstance(res, BaseException):
+                continue
+            status, meters = res
+            before = self.ports.get(rid)
+            self.port_delta_j[rid] = {
+                m.port: (m.energy_out_j - m.energy_in_j)
+                - (
+                    (before.ports[m.port].energy_out_j - before.ports[m.port].energy_in_j)
+                    if before is not None and m.port < len(before.ports)
+                    else 0.0
+                )
+                for m in meters.ports
+            }
+            self.status[rid], self.ports[rid] = status, meters
+
+    async def _latched(
+        self, frame: int, routers: list[str]
+    ) -> dict[str, tuple[Attribution, ...] | None]:
+        """Each router's latched attribution for ``frame``, once the frame has ended."""
+
+        async def read(rid: str) -> tuple[Attribution, ...]:
+            deadline = now() + self.options.meters_timeout_s
+            while True:
+                got, records = await self.fleet.drivers[rid].read_frame_attribution()
+                if got == frame:
+                    return records
+                if got > frame or now() > deadline:
+                    raise ControllerError(f"router {rid} latched frame {got}, not {frame}")
+                await asyncio.sleep(METER_POLL_S)
+
+        results = await self.fleet.each(read, routers)
+        return {r: None if isinstance(v, BaseException) else v for r, v in results.items()}
+
+    # -- helpers --------------------------------------------------------------------------
+    def _live_drivers(self) -> dict[str, object]:
+        live = self.fleet.live
+        if not live:
+            raise ControllerError("no router answers: nothing to run")
+        return {rid: self.fleet.drivers[rid] for rid in live}
+
+    def _frame_seconds(self) -> float:
+        """One frame's length on the local clock (router clocks may run at another rate)."""
+        f = self.scenario.frame
+        return (
+            f.slots
+            * f.slot_ms
+            / 1000.0
+            / self.clocks.rate(self.fleet.live or list(self.clocks.estimates))
+        )
+
+    async def _sleep_until(self, t: float) -> None:
+        while (left := t - now()) > 0:
+            await asyncio.sleep(min(left, 0.05))
+            if self.stop_reason:
+                return
+
+    def alarm(self, frame: int | None, source: str, code: str, text: str) -> None:
+        log.warning("%s", text)
+        self.on_alarm(frame, source, code, text)
+        self.journal.append("alarm", {"source": source, "code": code, "message": text}, frame=frame)
+
+    def request_stop(self, reason: str) -> None:
+        self.stop_reason = self.stop_reason or reason
+
+
+@dataclass
+class _Frame:
+    prep: Prepared
+    routers: list[str]  # live when it was uploaded
+    down: list[str]
+    failed: dict[str, str] = field(default_factory=dict)  # commit (or clock) failures
+    arm_failed: dict[str, str] = field(default_factory=dict)
+    upload_ms: float = 0.0
+    commit_ms: float = 0.0
+    start_local: float = math.nan
+    end_local: float = math.nan
+    skew_us: float = math.nan
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A router that does not answer (as opposed to one that answers 'no')."""
+    from firmware_bridge.errors import RouterTimeout, RouterUnavailable
+
+    return isinstance(exc, RouterTimeout | RouterUnavailable | OSError | asyncio.TimeoutError)
+
+
+def _plan_record(prep: Prepared, down: frozenset[str]) -> dict[str, object]:
+    record = prep.plan.to_json()
+    record["down_routers"] = sorted(down)
+    if prep.market is not None:
+        record["market"] = {
+            "mechanism": prep.market.mechanism,
+            "welfare": prep.market.welfare,
+            "trades": len(prep.market.trades),
+        }
+    return record

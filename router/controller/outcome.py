@@ -1,0 +1,83 @@
+"""What a run is asked to do, and what each frame did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from router.settlement import FrameSettlement, SettlementConfig
+from scheduler import LrOptions
+from scheduler.market import Mechanism
+
+if TYPE_CHECKING:
+    from router.controller.loop import _Frame
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    frames: int = 10
+    mechanism: Mechanism = "vcg"
+    settlement: SettlementConfig = field(default_factory=SettlementConfig)
+    lr: LrOptions = field(default_factory=LrOptions)
+    meters_timeout_s: float = 2.0  # wait this long after a frame for its latched meters
+    telemetry: bool = False  # also read every router's status and port meters per frame
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    frame: int
+    skipped: bool  # a commit failed (or the clocks disagreed): no router ran it
+    packets_planned: int
+    packets_undelivered: int  # the planner could not place them
+    packets_delivered: int  # the sink meters attributed them
+    energy_planned_j: float  # due at the sinks
+    energy_delivered_j: float
+    loss_j: float  # planned losses on the way
+    objective: float
+    lower_bound: float | None
+    gap: float | None
+    plan_ms: float
+    seal_ms: float
+    upload_ms: float
+    commit_ms: float
+    routers_down: tuple[str, ...]
+    problems: tuple[str, ...]  # commit, arm and clock failures of this frame
+    settlement: FrameSettlement | None
+
+    @classmethod
+    def of(
+        cls, f: _Frame, settlement: FrameSettlement | None, delivered_packets: int
+    ) -> FrameOutcome:
+        plan = f.prep.plan
+        planned_sink = sum(t.planned_sink_j for t in settlement.transfers) if settlement else 0.0
+        planned_source = (
+            sum(t.planned_source_j for t in settlement.transfers) if settlement else 0.0
+        )
+        delivered = sum(t.delivered_j for t in settlement.transfers) if settlement else 0.0
+        problems = [f"{r}: {why}" for r, why in {**f.failed, **f.arm_failed}.items()]
+        return cls(
+            frame=f.prep.frame,
+            skipped=bool(f.failed),
+            packets_planned=plan.delivered,
+            packets_undelivered=sum(plan.undelivered.values()),
+            packets_delivered=0 if f.failed else delivered_packets,
+            energy_planned_j=planned_sink,
+            energy_delivered_j=delivered,
+            loss_j=planned_source - planned_sink,
+            objective=plan.objective,
+            lower_bound=plan.lower_bound,
+            gap=plan.gap,
+            plan_ms=f.prep.plan_ms,
+            seal_ms=f.prep.seal_ms,
+            upload_ms=f.upload_ms,
+            commit_ms=f.commit_ms,
+            routers_down=tuple(f.down),
+            problems=tuple(problems),
+            settlement=settlement,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The frame's journal record (settlement is journaled on its own)."""
+        out = {k: v for k, v in self.__dict__.items() if k != "settlement"}
+        out["phase"] = "done"
+        return out

@@ -1,0 +1,51 @@
+"""What the lab engineer reads: one line per frame, a summary table at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from router.controller.outcome import FrameOutcome
+from router.settlement import OPERATOR, run_totals
+
+
+def frame_line(o: FrameOutcome, alarms: int) -> str:
+    if o.skipped:
+        why = o.problems[0] if o.problems else "commit failed"
+        return f"frame {o.frame:>6}  SKIPPED on every router ({why})"
+    gap = "   -  " if o.gap is None else f"{100 * o.gap:5.2f}%"
+    down = f"  down: {','.join(o.routers_down)}" if o.routers_down else ""
+    return (
+        f"frame {o.frame:>6}  packets {o.packets_delivered:>4}/{o.packets_planned:<4}"
+        f" {o.energy_delivered_j:8.2f}/{o.energy_planned_j:<8.2f} J  loss {o.loss_j:6.3f} J"
+        f"  gap {gap}  plan {o.plan_ms:5.1f} seal {o.seal_ms:4.1f} upload {o.upload_ms:5.1f}"
+        f" commit {o.commit_ms:5.1f} ms  alarms {alarms}{down}"
+    )
+
+
+def summary(outcomes: Sequence[FrameOutcome], alarms: int) -> str:
+    ran = [o for o in outcomes if not o.skipped]
+    lines = [
+        "",
+        f"{len(outcomes)} frames: {len(ran)} ran, {len(outcomes) - len(ran)} skipped, "
+        f"{alarms} alarms",
+        f"  packets   planned {sum(o.packets_planned for o in ran)}, delivered "
+        f"{sum(o.packets_delivered for o in ran)}, left undelivered by the planner "
+        f"{sum(o.packets_undelivered for o in outcomes)}",
+        f"  energy    due at the sinks {sum(o.energy_planned_j for o in ran):.2f} J, metered "
+        f"{sum(o.energy_delivered_j for o in ran):.2f} J, planned losses "
+        f"{sum(o.loss_j for o in ran):.2f} J",
+    ]
+    totals = run_totals(o.settlement for o in ran if o.settlement is not None)
+    money = [p for p in totals.parties if p.paid or p.received or p.allocated]
+    if money:
+        lines += [
+            "",
+            "  participant   frames  allocated  delivered      paid  received       net",
+        ]
+        for p in money:
+            name = "(operator)" if p.id == OPERATOR else p.id
+            lines.append(
+                f"  {name:<12} {p.frames:>7} {p.allocated:>10} {p.delivered_packets:>10.1f}"
+                f" {p.paid:>9.4f} {p.received:>9.4f} {p.net:>9.4f}"
+            )
+    return "\n".join(lines)

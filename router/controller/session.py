@@ -1,0 +1,243 @@
+"""A run of the controller, start to end: keys, journal, the bench (twin or hardware),
+the MQTT feed, the fleet of drivers and the frame loop, torn down in order.
+
+Used by ``ppr run`` and by the end-to-end tests. An e-stop (signal, MQTT command or
+``stop()``) opens every gate before anything else is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import Scenario
+from firmware_bridge.headers.errors import KeyStoreError
+from firmware_bridge.keystore import KeyStore
+from router.controller.fleet import Fleet, FleetError
+from router.controller.loop import Controller
+from router.controller.outcome import FrameOutcome, RunOptions
+from router.journal import Journal, verify_journal
+from router.journal.verify import VerifyReport
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "journal.sqlite"
+ADDRESSES = "addresses.json"  # where ppr estop finds the routers of a run
+
+
+@dataclass
+class SessionConfig:
+    scenario: Scenario
+    out_dir: Path = Path("ppr-out")
+    keys_dir: Path = Path("ppr-keys")
+    transport: str = "tcp"  # the twin's: tcp | rtu | serial
+    hardware: bool = False  # use the scenario's addresses instead of the twin
+    mqtt: str | None = None
+    watchdog_ms: int = 1000
+    faults: tuple[str, ...] = ()  # twin faults (ppr twin's --fault syntax)
+    options: RunOptions = field(default_factory=RunOptions)
+
+
+@dataclass
+class SessionResult:
+    outcomes: list[FrameOutcome]
+    alarms: list[str]
+    journal: Path
+    verified: VerifyReport
+    estopped: bool
+    stop_reason: str | None
+    last_frame: FrameOutcome | None
+
+
+class Session:
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        on_frame: Callable[[FrameOutcome, int], None] = lambda o, alarms: None,
+        on_alarm: Callable[[str], None] = lambda text: None,
+    ) -> None:
+        self.config = config
+        self.on_frame = on_frame
+        self.on_alarm = on_alarm
+        self.alarms: list[str] = []
+        self.controller: Controller | None = None
+        self.fleet: Fleet | None = None
+        self.feed = None
+        self.estopped = False
+        self._estop_task: asyncio.Task[None] | None = None
+
+    # -- the parts ------------------------------------------------------------------------
+    def keys(self) -> KeyStore:
+        """The key store; created for the scenario when the run is on the twin and there is
+        none yet (real routers must have been provisioned from an existing store)."""
+        cfg = self.config
+        if not (cfg.keys_dir / "store.json").exists():
+            if cfg.hardware:
+                raise KeyStoreError(
+                    f"{cfg.keys_dir}: no key store; create it with ppr keys init and provision "
+                    f"the routers' keys before driving hardware"
+                )
+            return KeyStore.init(cfg.keys_dir, cfg.scenario)
+        store = KeyStore.open(cfg.keys_dir)
+        for kind, ids in (
+            ("router", [r.id for r in cfg.scenario.routers]),
+            ("terminal", [t.id for t in cfg.scenario.terminals]),
+        ):
+            known = {p.name for p in store.parties() if p.kind == kind}
+            missing = [i for i in ids if i not in known]
+            if missing:
+                raise KeyStoreError(
+                    f"{cfg.keys_dir}: no keys for {kind} {', '.join(missing)}; add them with "
+                    f"ppr keys rotate SCENARIO (and provision real routers)"
+                )
+        return store
+
+    def addresses(self, twin_addresses: dict[str, str] | None) -> dict[str, str]:
+        if twin_addresses is not None:
+            return dict(twin_addresses)
+        found = {r.id: r.address for r in self.config.scenario.routers if r.address}
+        missing = [r.id for r in self.config.scenario.routers if not r.address]
+        if missing:
+            raise FleetError(
+                f"--hardware: router {', '.join(missing)} has no address; give each "
+                f'[[routers]] entry address = "modbus-tcp://host:port?unit=N" (or RTU/serial)'
+            )
+        return found
+
+    # -- the run --------------------------------------------------------------------------
+    async def run(self) -> SessionResult:
+        cfg = self.config
+        cfg.out_dir.mkdir(parents=True, exist_ok=True)
+        store = self.keys()
+        journal_path = cfg.out_dir / JOURNAL
+        journal = Journal.open(
+            journal_path, store.signing_key(), genesis={"scenario": cfg.scenario.name}
+        )
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                twin_addresses = None
+                if not cfg.hardware:
+                    from sim_hw.twin import Twin  # the controller proper never knows
+
+                    twin = Twin(
+                        cfg.scenario, cfg.keys_dir, transport=cfg.transport, faults=cfg.faults
+                    )
+                    await stack.enter_async_context(twin)
+                    twin_addresses = twin.addresses
+                addresses = self.addresses(twin_addresses)
+                _write_atomic(cfg.out_dir / ADDRESSES, json.dumps(addresses, indent=1) + "\n")
+                feed = await self._feed(stack)
+                fleet = Fleet(cfg.scenario, addresses, store, cfg.watchdog_ms)
+                await fleet.open()
+                stack.push_async_callback(fleet.close)
+                self.fleet = fleet
+                controller = Controller(cfg.scenario, fleet, store, journal, cfg.options)
+                controller.on_frame = self._frame_done
+                controller.on_alarm = self._alarm
+                self.controller = controller
+                commands = None
+                if feed is not None:
+                    from router.controller.commands import serve_commands
+
+                    commands = asyncio.create_task(serve_commands(feed, self), name="mqtt commands")
+                try:
+                    outcomes = await controller.run()
+                finally:
+                    if commands is not None:
+                        commands.cancel()
+                        await asyncio.gather(commands, return_exceptions=True)
+                    if controller.stop_reason and not self.estopped:
+                        await self.estop(controller.stop_reason)
+                    if self._estop_task is not None:
+                        await asyncio.gather(self._estop_task, return_exceptions=True)
+                    if feed is not None:
+                        await feed.flush(2.0)
+        finally:
+            journal.close()
+        return SessionResult(
+            outcomes=outcomes,
+            alarms=self.alarms,
+            journal=journal_path,
+            verified=verify_journal(journal_path, store.signing_public_key()),
+            estopped=self.estopped,
+            stop_reason=controller.stop_reason,
+            last_frame=next((o for o in reversed(outcomes) if not o.skipped), None),
+        )
+
+    async def _feed(self, stack: contextlib.AsyncExitStack):  # type: ignore[no-untyped-def]
+        if not self.config.mqtt:
+            return None
+        from router.mqtt import MqttFeed, Topics, parse_broker_url
+
+        feed = MqttFeed(
+            parse_broker_url(self.config.mqtt), Topics.for_scenario(self.config.scenario.name)
+        )
+        self.feed = await stack.enter_async_context(feed)
+        return self.feed
+
+    def last_scenario(self) -> Scenario:
+        """The scenario the last frame that ran was planned on (market transfers added)."""
+        return self._last_prepared().scenario
+
+    def last_plan(self):  # type: ignore[no-untyped-def]
+        return self._last_prepared().plan
+
+    def _last_prepared(self):  # type: ignore[no-untyped-def]
+        assert self.controller is not None and self.controller.last_prepared is not None
+        return self.controller.last_prepared
+
+    # -- stopping -------------------------------------------------------------------------
+    def stop(self, reason: str) -> None:
+        """E-stop now (signal handlers, MQTT): every gate opens, then the run ends."""
+        if self.controller is not None:
+            self.controller.request_stop(reason)
+        if self._estop_task is None:
+            self._estop_task = asyncio.get_running_loop().create_task(
+                self.estop(reason), name="estop"
+            )
+
+    async def estop(self, reason: str) -> None:
+        if self.estopped or self.fleet is None:
+            return
+        self.estopped = True
+        results = await self.fleet.estop()
+        failed = {r: str(e) for r, e in results.items() if e is not None}
+        if self.controller is not None:
+            await self.controller.journal.append_async(
+                "estop", {"reason": reason, "failed": failed}
+            )
+            self.controller.alarm(
+                None,
+                "controller",
+                "estop",
+                f"e-stop ({reason}): every gate opened"
+                + (f"; not confirmed by {', '.join(failed)}" if failed else ""),
+            )
+
+    # -- callbacks ------------------------------------------------------------------------
+    def _alarm(self, frame: int | None, source: str, code: str, text: str) -> None:
+        self.alarms.append(text)
+        self.on_alarm(text)
+        if self.feed is not None:
+            from router.controller.telemetry import publish_alarm
+
+            publish_alarm(self.feed, frame, source, code, text)
+
+    def _frame_done(self, outcome: FrameOutcome) -> None:
+        self.on_frame(outcome, len(self.alarms))
+        if self.feed is not None and self.controller is not None:
+            from router.controller.telemetry import publish_frame
+
+            publish_frame(self.feed, self.controller, outcome, len(self.alarms))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
