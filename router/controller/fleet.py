@@ -103,7 +103,7 @@ class Fleet:
     def mark_down(self, rid: str, why: str) -> None:
         if rid not in self.down:
             self.down[rid] = why
-            log.warning("router %s dropped: %s", rid, why)
+            log.info("router %s dropped: %s", rid, why)
             self.on_alarm(rid, f"router {rid} stopped answering ({why}); planning without it")
 
     async def probe(self) -> list[str]:

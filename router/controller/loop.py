@@ -43,6 +43,7 @@ ARM_AHEAD_S = 0.1  # arm the next frame this long before it starts, at least ...
 ARM_AHEAD_FACTOR = 3  # ... or three times what arming took last time (slow links)
 SAMPLE_PERIOD_S = 0.02  # one clock round trip per router this often, in the background
 SAMPLE_SHARE = 5  # ... but never more than a fifth of the links' time
+SYNC_MARGIN = 0.6  # before the first frame, wait for the skew to be this far inside the guard
 SYNC_TIMEOUT_S = 3.0  # before the first frame, sample this long at most for the clocks to agree
 METER_POLL_S = 0.01  # how often to look for a frame's latched meters after it ended
 
@@ -69,6 +70,7 @@ class Controller:
     port_delta_j: dict[str, dict[int, float]] = field(default_factory=dict)
     last_prepared: Prepared | None = None  # of the last frame that ran
     _arm_ahead: float = 0.1  # seconds before a frame's start its arming begins
+    stopped_at: float | None = None  # local time of an e-stop
 
     def __post_init__(self) -> None:
         self.topology = Topology(self.scenario)
@@ -108,11 +110,15 @@ class Controller:
                 # the staging bank is free once the current frame has swapped in
                 await self._sleep_until(current.start_local + STAGING_FREE_S)
                 await self._between_frames()
-                if not self.stop_reason:
+                if self.stop_reason:
+                    nxt.failed["controller"] = f"not run: the run stopped ({self.stop_reason})"
+                else:
                     await self._upload(nxt)
                     # arm late: the start instant is then extrapolated from fresh clock
                     # fits over a short time, not most of a frame ahead
                     await self._sleep_until(current.end_local - self._arm_ahead)
+                    if self.stop_reason:
+                        nxt.failed["controller"] = f"not run: the run stopped ({self.stop_reason})"
                     began = now()
                     await self._arm(nxt, max(current.end_local, now() + ARM_MARGIN_S))
                     self._arm_ahead = max(ARM_AHEAD_S, ARM_AHEAD_FACTOR * (now() - began))
@@ -157,8 +163,10 @@ class Controller:
         deadline = now() + SYNC_TIMEOUT_S
         while True:
             try:
-                self.clocks.start(now() + FIRST_LEAD_S, self.fleet.live)
-                return
+                plan = self.clocks.start(now() + FIRST_LEAD_S, self.fleet.live)
+                if plan.skew_s <= SYNC_MARGIN * plan.guard_s or now() > deadline:
+                    return  # with a margin: the first frames need the fit to hold
+
             except ClockSkewError as exc:
                 if now() > deadline:
                     raise ControllerError(
@@ -266,6 +274,9 @@ class Controller:
     async def _finish(self, f: _Frame) -> None:
         """After the frame's end: its latched meters, the settlement, the record."""
         prep = f.prep
+        if self.stopped_at is not None and self.stopped_at <= f.start_local and not f.failed:
+            # an e-stop drops armed banks: the routers never started this frame
+            f.failed["controller"] = "not run: e-stopped before it started"
         delivered: dict[str, float] = {t.id: 0.0 for t in prep.scenario.transfers}
         packets = 0
         ran = [r for r in f.routers if r not in f.arm_failed]
@@ -380,7 +391,7 @@ class Controller:
                 return
 
     def alarm(self, frame: int | None, source: str, code: str, text: str) -> None:
-        log.warning("%s", text)
+        log.info("alarm %s: %s", code, text)  # shown by on_alarm; logged for those who ask
         self.on_alarm(frame, source, code, text)
         self.journal.append("alarm", {"source": source, "code": code, "message": text}, frame=frame)
 

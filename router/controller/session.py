@@ -206,6 +206,10 @@ class Session:
         if self.estopped or self.fleet is None:
             return
         self.estopped = True
+        if self.controller is not None:
+            from router.controller.clocks import now
+
+            self.controller.stopped_at = now()
         results = await self.fleet.estop()
         failed = {r: str(e) for r, e in results.items() if e is not None}
         if self.controller is not None:
