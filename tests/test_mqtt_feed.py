@@ -7,8 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ from router.mqtt import (
 )
 from router.mqtt.models import RouterStateName
 from tests.mosquitto import Broker
+from tests.mqtt_support import listening, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -53,53 +52,6 @@ def broker(tmp_path: Path):
 
 def feed_for(url: str, **kwargs: object) -> MqttFeed:
     return MqttFeed(parse_broker_url(url), TOPICS, backoff=FAST, **kwargs)  # type: ignore[arg-type]
-
-
-class Listener:
-    """A dashboard: every message under ``ppr/#``, in arrival order."""
-
-    def __init__(self) -> None:
-        self.messages: list[aiomqtt.Message] = []
-
-    def on(self, topic: str) -> list[aiomqtt.Message]:
-        return [m for m in self.messages if str(m.topic) == topic]
-
-    def payloads(self, topic: str) -> list[bytes]:
-        return [m.payload for m in self.on(topic)]  # type: ignore[misc]
-
-    async def wait(self, check: Callable[[], object], what: str) -> None:
-        await until(check, what)
-
-
-async def until(check: Callable[[], object], what: str, timeout: float = WAIT_S) -> None:
-    async def poll() -> None:
-        while not check():
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
-
-
-@asynccontextmanager
-async def listening(
-    broker: Broker, topic: str = "ppr/#", *, client_id: str | None = None
-) -> AsyncIterator[Listener]:
-    listener = Listener()
-    async with aiomqtt.Client("127.0.0.1", broker.port, identifier=client_id) as client:
-        await client.subscribe(topic, qos=1)
-
-        async def collect() -> None:
-            async for message in client.messages:
-                listener.messages.append(message)
-
-        task = asyncio.create_task(collect())
-        try:
-            yield listener
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 def frame(n: int) -> FrameSummary:

@@ -21,6 +21,7 @@ FIRST_SAMPLES = 8  # round trips per router to start fitting at all (more in one
 # would crowd the min-delay filter with samples of no baseline: spread them out instead)
 SPACING_S = 0.002  # between rounds of one burst
 RESOLUTION_S = 1e-6  # the clock register counts microseconds
+MAX_RATE_ERROR = 2.0  # a router clock twice too fast or slow is broken, not drifting
 
 
 def to_sample(s: ClockSample) -> Sample:
@@ -60,10 +61,13 @@ class ClockKeeper:
         return plan_start({r: self.estimates[r] for r in routers}, local_start_s, self.guard_s)
 
     def rate(self, routers: list[str]) -> float:
-        """Router seconds per local second (1 on a real bench, N on a twin run N times
-        faster), averaged over the routers."""
-        rates = [1.0 + self.estimates[r].drift for r in routers]
-        return sum(rates) / len(rates)
+        """Router seconds per local second: the median over the routers, within
+        [1/MAX_RATE_ERROR, MAX_RATE_ERROR]. A fit whose kept round trips bunch in a short
+        window can give a wild drift; the frame loop only uses the rate to know when to
+        wake up, and a rate near 0 would make it sleep through a hundred frames."""
+        rates = sorted(1.0 + self.estimates[r].drift for r in routers)
+        mid = rates[len(rates) // 2]
+        return min(MAX_RATE_ERROR, max(1.0 / MAX_RATE_ERROR, mid))
 
 
 def now() -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ class FrameOutcome:
     seal_ms: float
     upload_ms: float
     commit_ms: float
+    skew_us: float  # bound on how far two routers' starts were apart (nan: not armed)
     routers_down: tuple[str, ...]
     problems: tuple[str, ...]  # commit, arm and clock failures of this frame
     settlement: FrameSettlement | None
@@ -71,6 +73,7 @@ class FrameOutcome:
             seal_ms=f.prep.seal_ms,
             upload_ms=f.upload_ms,
             commit_ms=f.commit_ms,
+            skew_us=f.skew_us,
             routers_down=tuple(f.down),
             problems=tuple(problems),
             settlement=settlement,
@@ -79,5 +82,8 @@ class FrameOutcome:
     def record(self) -> dict[str, Any]:
         """The frame's journal record (settlement is journaled on its own)."""
         out = {k: v for k, v in self.__dict__.items() if k != "settlement"}
+        for k, v in out.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                out[k] = None  # not known (a frame never armed has no skew): JSON null
         out["phase"] = "done"
         return out

@@ -68,6 +68,7 @@ class Session:
         self.alarms: list[str] = []
         self.controller: Controller | None = None
         self.fleet: Fleet | None = None
+        self.twin = None  # the in-process twin, when the run is on it
         self.feed = None
         self.estopped = False
         self._estop_task: asyncio.Task[None] | None = None
@@ -129,6 +130,7 @@ class Session:
                         cfg.scenario, cfg.keys_dir, transport=cfg.transport, faults=cfg.faults
                     )
                     await stack.enter_async_context(twin)
+                    self.twin = twin
                     twin_addresses = twin.addresses
                 addresses = self.addresses(twin_addresses)
                 _write_atomic(cfg.out_dir / ADDRESSES, json.dumps(addresses, indent=1) + "\n")
