@@ -4,14 +4,14 @@
 VENV  := .venv
 STAMP := $(VENV)/.installed
 OUT   ?= ppr-out
+KEYS  ?= ppr-keys
 # Numba's on-disk cache, kept out of the source tree.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
 .PHONY: run test setup lint bench
 
 run: $(STAMP)
-	@mkdir -p $(OUT)
-	$(VENV)/bin/ppr plan --out $(OUT)/plan.json --gantt $(OUT)/plan.png
+	$(VENV)/bin/ppr run --out $(OUT) --keys $(KEYS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

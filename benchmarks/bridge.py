@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from machine import describe  # benchmarks/machine.py, beside this script
 
 from bench import Scenario, bundled_path, load_with_topology, parse_dict
 from firmware_bridge.driver import open_driver
@@ -120,18 +119,6 @@ async def twin_speed(runs: int) -> tuple[float, int, int]:
         return statistics.median(speeds), sealed.entries, delivered
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return (
-        f"{os.cpu_count()} CPUs (nproc), {model}; Python {platform.python_version()}, "
-        f"pymodbus {version('pymodbus')}, pyserial {version('pyserial')}"
-    )
-
-
 async def main(runs: int) -> None:
     scenario, topology = load_with_topology(bundled_path())
     plan = plan_transfers(scenario, topology, "lr")
@@ -154,7 +141,7 @@ async def main(runs: int) -> None:
         f"bench-4 lr plan: {len(plan.packets)} packets, {entries} slot-table entries over "
         f"4 routers ({payload} bank bytes); median of {runs} uploads (2 when paced)."
     )
-    print(f"Machine: {machine()}.\n")
+    print(f"Machine: {describe('pymodbus', 'pyserial')}.\n")
     cols = ["transport", "line", "upload + commit, 4 routers (ms)", "bank bytes/s"]
     cols += ["wire bytes", "wire bytes/s", "of line rate"]
     print("| " + " | ".join(cols) + " |")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -21,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cryptography
 from cryptography.hazmat.primitives.ciphers.aead import (
     AESGCM,
     AESGCMSIV,
     AESSIV,
     ChaCha20Poly1305,
 )
+from machine import describe  # benchmarks/machine.py, beside this script
 
 from bench import Scenario, Topology, parse_dict
 from bench.generate import GeneratorSpec, generate
@@ -185,21 +184,6 @@ def meter_at(scenario: Scenario, router_id: str, port: int) -> str | None:
     return _METERS.get((router_id, port))
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} CPUs (nproc), {model}; pinned to one core; "
-        f"Python {platform.python_version()}, cryptography {cryptography.__version__}"
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="frames sealed per AEAD")
@@ -230,7 +214,7 @@ def report(rows: dict[str, Row], packets: int, hops: int, runs: int) -> str:
     lines = [
         f"Frame: {packets} packets over {MIN_HOPS}-{MAX_HOPS} routers ({hops} router crossings, "
         f"{first.outer_entries} outer entries, {packets} inner entries); median of {runs} frames.",
-        f"Machine: {machine()}.",
+        f"Machine: {describe('cryptography', note='pinned to one core')}.",
         "",
         "| AEAD | frame sealed, ms (median / worst) | outer entries sealed/s (whole frame) "
         "| outer only sealed/s | outer opened/s (router commit) | inner opened/s (meters) "

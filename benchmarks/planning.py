@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -25,9 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import highspy
-import numba
 import numpy as np
+from machine import describe  # benchmarks/machine.py, beside this script
 
 from bench import bundled_path, load_with_topology, parse_dict
 from bench.generate import GeneratorSpec, generate
@@ -166,23 +164,6 @@ def feeder_child() -> None:
     }))  # fmt: skip
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    h = highspy
-    highs = f"{h.HIGHS_VERSION_MAJOR}.{h.HIGHS_VERSION_MINOR}.{h.HIGHS_VERSION_PATCH}"
-    return (f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, numpy "
-            f"{np.__version__}, numba {numba.__version__}, highspy {highs}")  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small instances only")
@@ -231,7 +212,7 @@ def main() -> None:
     print(f"| ring-16 | {r16[0]:.3f} | {r16[1]:.2f} | {r16[1] / r16[0]:.0f}x |")
     print(f"| feeder-500 | {f['numba_ms']:.2f} | {f['numpy_ms']:.1f} "
           f"| {f['numpy_ms'] / f['numba_ms']:.0f}x |")  # fmt: skip
-    print(f"\nMachine: {machine()}")
+    print(f"\nMachine: {describe('numpy', 'numba', 'highspy')}")
 
 
 if __name__ == "__main__":

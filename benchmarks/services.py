@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import os
-import platform
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiomqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from machine import describe  # benchmarks/machine.py, beside this script
 
 from router.journal import Entry, Journal, verify_journal
 from router.journal.records import canonical_payload
@@ -142,19 +141,13 @@ def best(runs: list[list[Row]]) -> list[Row]:
 
 
 def machine(directory: Path) -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
     fs = subprocess.run(
         ["df", "--output=fstype", str(directory)], capture_output=True, text=True, check=False
     ).stdout.split()[-1]
     mosq = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True, check=False)
     mosq_version = mosq.stdout.splitlines()[0].split()[-1] if mosq.stdout else "?"
     return (
-        f"Machine: {os.cpu_count()} CPUs (nproc), {cpu}; Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, aiomqtt {importlib.metadata.version('aiomqtt')}, "
+        f"Machine: {describe('aiomqtt')}, SQLite {sqlite3.sqlite_version}, "
         f"Mosquitto {mosq_version}; journal on {fs}."
     )
 

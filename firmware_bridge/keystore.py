@@ -1,6 +1,6 @@
 """The key store on disk: X25519 identities of the controller, routers and terminals.
 
-Layout (``--store``, default ``./ppr-keys``)::
+Layout (``--keys``, default ``./ppr-keys``)::
 
     store.json        public material and wire ids; replaced last, so it is the commit point
     epoch-0001/       private keys of one epoch, PEM PKCS#8, mode 0600

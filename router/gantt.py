@@ -18,7 +18,7 @@ from scheduler.plan import Plan
 MAX_ROWS = 80  # beyond this the picture shows the busiest resources only
 
 
-def draw_gantt(scenario: Scenario, plan: Plan, path: Path) -> None:
+def draw_gantt(scenario: Scenario, plan: Plan, path: Path, frame: int | None = None) -> None:
     kinds = {t.id: "terminal" for t in scenario.terminals}
     kinds |= {x.id: "line" for x in scenario.lines} | {x.id: "SOP" for x in scenario.sops}
     order = [x.id for x in scenario.lines] + [x.id for x in scenario.sops]
@@ -56,8 +56,9 @@ def draw_gantt(scenario: Scenario, plan: Plan, path: Path) -> None:
     ax.set_yticks(range(len(rows)), [f"{r} ({kinds[r]})" for r in rows], fontsize=7)
     ax.set_xlabel(f"slot ({scenario.frame.slot_ms:g} ms each)")
     gap = "" if plan.gap is None else f", gap {100 * plan.gap:.2f} %"
+    which = f"frame {frame}, " if frame is not None else ""
     ax.set_title(
-        f"{scenario.name}: {plan.solver} plan, {plan.delivered} packets, "
+        f"{scenario.name}: {which}{plan.solver} plan, {plan.delivered} packets, "
         f"objective {plan.objective:.5g}{gap}{note}",
         fontsize=9,
     )

@@ -41,9 +41,21 @@ class Fate:
 
 
 # the twin: (unit, request) -> (fate, reply) or None when no router has that unit
-ModbusHandler = Callable[[int, bytes], tuple[Fate, bytes] | None]
-FramedHandler = Callable[[framed.Frame], tuple[Fate, framed.Frame] | None]
+# the twin: (unit, request, when the request was complete on a paced line or None: now)
+# -> (fate, reply), or None when no router has that unit
+ModbusHandler = Callable[[int, bytes, float | None], tuple[Fate, bytes] | None]
+FramedHandler = Callable[[framed.Frame, float | None], tuple[Fate, framed.Frame] | None]
 BadRequest = Callable[[str | None], None]  # router id, or None: every router on the line
+
+
+SPIN_S = 0.0015  # the event loop wakes timers to the millisecond: spin the last stretch
+
+
+async def _until(t: float) -> None:
+    """Sleep until monotonic ``t`` to tens of microseconds, not the event loop's
+    millisecond: a line's timing is what clock sync over it measures."""
+    while (left := t - time.monotonic()) > 0:
+        await asyncio.sleep(left - SPIN_S if left > SPIN_S else 0)
 
 
 async def _hold(fate: Fate) -> bool:
@@ -86,7 +98,7 @@ class TcpListener:
                     if req is None:
                         break
                     del buf[:used]
-                    answer = self.handler(req.unit, req.pdu)
+                    answer = self.handler(req.unit, req.pdu, None)
                     if answer is None:  # no such unit behind this gateway
                         fate, pdu = Fate(self.router), mb.exception_pdu(req.pdu[0], 0x0B)
                     else:
@@ -194,28 +206,30 @@ class PtyLine:
     async def _work(self) -> None:
         while True:
             started, size, request = await self.queue.get()
+            gap = RTU_GAP_CHARS if isinstance(request, mb.RtuRequest) else 0
+            arrived = None
+            if self.line_baud:  # a router acts once the request (and its silence) is in
+                arrived = started + (size + gap / 2) * 10 / self.line_baud
+                await _until(arrived)
             if isinstance(request, mb.RtuRequest):
-                answer = self.modbus(request.unit, request.pdu) if self.modbus else None
+                answer = self.modbus(request.unit, request.pdu, arrived) if self.modbus else None
                 if answer is None:
                     continue  # another unit's request, or no router answers it
                 fate, pdu = answer
                 reply = mb.rtu_frame(request.unit, pdu)
                 if fate.corrupt:
                     reply = reply[:-1] + bytes((reply[-1] ^ 0xFF,))
-                gap = RTU_GAP_CHARS
             else:
                 assert isinstance(request, framed.Frame)
-                got = self.framed_handler(request) if self.framed_handler else None
+                got = self.framed_handler(request, arrived) if self.framed_handler else None
                 if got is None:
                     continue
                 fate, frame = got
                 reply = framed.encode(*frame)
                 if fate.corrupt:
                     reply = reply[:-1] + bytes((reply[-1] ^ 0xFF,))
-                gap = 0
             if self.line_baud:  # the transaction's time on a real line
-                wire_s = (size + len(reply) + gap) * 10 / self.line_baud
-                await asyncio.sleep(max(0.0, started + wire_s - time.monotonic()))
+                await _until(started + (size + len(reply) + gap) * 10 / self.line_baud)
             if await _hold(fate):
                 await self._send(reply)
 

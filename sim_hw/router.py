@@ -319,9 +319,11 @@ class RouterModel:
 
     def arm(self, t: float) -> None:
         frame, start = self.config["arm_frame"], self.config["arm_start_us"]
-        staged = self.staged
+        staged, live = self.staged, self.live
         if self.halted:
             self.arm_status = "not_allowed"
+        elif staged is None and live is not None and (live.frame, live.start_us) == (frame, start):
+            self.arm_status = "ok"  # a retried arm whose first reply was lost: it already runs
         elif staged is None or self.staging not in ("ready", "armed"):
             self.arm_status = "not_ready"
         elif staged.frame != frame:

@@ -240,27 +240,35 @@ class Twin:
             fate.delay_s += self.desc.timing.turnaround_us * 1e-6
         return fate
 
-    def _modbus(self, unit: int, pdu: bytes) -> tuple[Fate, bytes] | None:
+    def _request_time(self, arrived: float | None) -> float:
+        """True time (us) a request acts at: when it was complete on a paced line (the
+        event loop may come to it a little later), else now."""
+        t = self.advance()
+        if arrived is None:
+            return t
+        return min(t, (arrived - self._t_wall0) * self.accel * 1e6)
+
+    def _modbus(self, unit: int, pdu: bytes, arrived: float | None) -> tuple[Fate, bytes] | None:
         rid = self.units.get(unit)
         if rid is None:
             return None
         fate = self._fate(rid)
         if fate is None:
             return Fate(rid, drop=True), b""
-        t = self.advance()
+        t = self._request_time(arrived)
         reply = mb.handle_pdu(self._fronts[rid], pdu, t, DeviceException)
         self.routers[rid].counters["requests"] += 1
         self.advance(t)  # a command may have moved a deadline into the past
         return fate, reply
 
-    def _framed(self, req: framed.Frame) -> tuple[Fate, framed.Frame] | None:
+    def _framed(self, req: framed.Frame, arrived: float | None) -> tuple[Fate, framed.Frame] | None:
         rid = self.units.get(req.unit)
         if rid is None:
             return None
         fate = self._fate(rid)
         if fate is None:
             return Fate(rid, drop=True), req
-        t = self.advance()
+        t = self._request_time(arrived)
         front, p = self._fronts[rid], req.payload
         try:
             if req.op == framed.OP_READ and len(p) == 4:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import aiomqtt
 import pytest
 
+from router.mqtt import FrameSummary
 from tests.mosquitto import Broker
 
 WAIT_S = 10.0
@@ -59,3 +60,30 @@ async def listening(
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def persistent_frames(
+    broker: Broker, seen: set[int], stop: asyncio.Event, topic: str = "ppr/bench-4/frame"
+) -> None:
+    """A dashboard with a persistent session (clean_session off) that reconnects after
+    the broker restarts, so the broker keeps what arrives meanwhile: the frame numbers
+    of every summary go into ``seen`` until ``stop``."""
+    while not stop.is_set():
+        try:
+            async with aiomqtt.Client(
+                "127.0.0.1", broker.port, identifier="dashboard", clean_session=False
+            ) as client:
+                await client.subscribe(topic, qos=1)
+                receiving = asyncio.create_task(_frames(client, seen))
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (receiving, stopping):
+                    task.cancel()
+                await asyncio.gather(receiving, stopping, return_exceptions=True)
+        except aiomqtt.MqttError:
+            await asyncio.sleep(0.05)
+
+
+async def _frames(client: aiomqtt.Client, seen: set[int]) -> None:
+    async for message in client.messages:
+        seen.add(FrameSummary.model_validate_json(message.payload).frame)  # type: ignore[arg-type]

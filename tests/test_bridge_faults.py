@@ -96,3 +96,23 @@ async def test_an_offline_router_times_out_with_its_name_and_address(twin_keys):
             await d.open()
         async with drivers(twin, only=["R3"]) as ds:
             assert (await ds["R3"].read_status()).state == "idle"  # the line still serves R3
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_router_back_from_offline_answers_the_same_driver(transport, twin_keys):
+    # pymodbus closes a TCP link after a few requests without a reply; a controller that
+    # keeps its driver (probing a router that went away) must find the router again
+    async with Twin(bundled_path(), twin_keys.path, transport=transport) as twin:
+        d = open_driver(twin.addresses["R3"], "R3", timeout=0.05, attempts=2)
+        await d.open()
+        try:
+            cut = twin.inject("offline@R3")
+            for _ in range(3):  # six requests lost
+                with pytest.raises(RouterTimeout):
+                    await d.heartbeat()
+            twin.clear(cut)
+            assert (await d.identify()).router_wire_id == 2
+            assert (await d.read_status()).state == "idle"
+        finally:
+            await d.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,21 +28,26 @@ def ppr(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 def test_readme_main_job(tmp_path: Path):
-    """`make run` (the README's first command) plans bench-4 and writes both files."""
+    """`make run` (the README's first command) runs bench-4 on the twin: ten frames, all
+    delivered, a journal that verifies and a Gantt picture of the last frame."""
     readme = (REPO / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
+    out, keys = tmp_path / "out", tmp_path / "keys"
     result = subprocess.run(
-        ["make", "-s", "run", f"OUT={tmp_path}"],
+        ["make", "-s", "run", f"OUT={out}", f"KEYS={keys}"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "bench-4: lr plan" in result.stdout
-    plan = json.loads((tmp_path / "plan.json").read_text())
-    assert check_plan(load_scenario(bundled_path()), plan).ok
-    assert (tmp_path / "plan.png").read_bytes()[:8] == PNG_MAGIC
+    assert "bench-4: 10 frames on the twin over tcp" in result.stdout
+    assert "10 frames: 10 ran, 0 skipped, 0 alarms" in result.stdout
+    planned = sum(t["packets"] for t in tomllib.loads(bundled_path().read_text())["transfers"])
+    assert f"packets   planned {10 * planned}, delivered {10 * planned}," in result.stdout
+    assert (out / "last-frame.png").read_bytes()[:8] == PNG_MAGIC
+    verified = ppr("journal", "verify", str(out / "journal.sqlite"), "--keys", str(keys))
+    assert verified.returncode == 0 and "frames 1-10" in verified.stdout, verified.stdout
 
 
 @pytest.mark.parametrize("solver", ["lr", "milp", "greedy"])

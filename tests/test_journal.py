@@ -443,7 +443,7 @@ def test_cli_verify_exit_status_and_one_line(tmp_path: Path):
     [
         (["nowhere.sqlite"], "error: nowhere.sqlite: no such journal file\n"),
         (["j.sqlite"], "error: no trusted key to check the journal against: no key store in "
-         "./ppr-keys; give --store DIR or --public-key HEX\n"),
+         "./ppr-keys; give --keys DIR or --public-key HEX\n"),
         (["j.sqlite", "--public-key", "xyz"], "error: --public-key: expected 64 hex digits, "
          "got 'xyz'\n"),
         (["j.sqlite", "--store", "none"], "error: none: no key store here; create one with: "

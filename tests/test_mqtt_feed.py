@@ -34,7 +34,7 @@ from router.mqtt import (
 )
 from router.mqtt.models import RouterStateName
 from tests.mosquitto import Broker
-from tests.mqtt_support import listening, until
+from tests.mqtt_support import listening, persistent_frames, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -251,7 +251,7 @@ async def test_broker_restarted_mid_stream_loses_only_the_counted_drops(broker: 
     seen: set[int] = set()
     async with feed_for(broker.url(), buffer_messages=100) as feed:
         stop = asyncio.Event()
-        dashboard = asyncio.create_task(_persistent_dashboard(broker, seen, stop))
+        dashboard = asyncio.create_task(persistent_frames(broker, seen, stop))
         await until(lambda: feed.stats.connected, "the feed to connect")
         for n in range(100):
             feed.publish_frame(frame(n))
@@ -269,30 +269,6 @@ async def test_broker_restarted_mid_stream_loses_only_the_counted_drops(broker: 
         await dashboard
         assert feed.stats.connects == 2 and feed.stats.dropped == 200
     assert seen == set(range(100)) | set(range(300, 400))
-
-
-async def _persistent_dashboard(broker: Broker, seen: set[int], stop: asyncio.Event) -> None:
-    """Subscribes with a persistent session and reconnects after the broker restarts, so
-    the broker keeps what arrives meanwhile (as a dashboard with clean_session off)."""
-    while not stop.is_set():
-        try:
-            async with aiomqtt.Client(
-                "127.0.0.1", broker.port, identifier="dashboard", clean_session=False
-            ) as client:
-                await client.subscribe("ppr/bench-4/frame", qos=1)
-                receiving = asyncio.create_task(_frames(client, seen))
-                stopping = asyncio.create_task(stop.wait())
-                await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                for task in (receiving, stopping):
-                    task.cancel()
-                await asyncio.gather(receiving, stopping, return_exceptions=True)
-        except aiomqtt.MqttError:
-            await asyncio.sleep(0.05)
-
-
-async def _frames(client: aiomqtt.Client, seen: set[int]) -> None:
-    async for message in client.messages:
-        seen.add(FrameSummary.model_validate_json(message.payload).frame)  # type: ignore[arg-type]
 
 
 async def test_no_broker_at_all_never_blocks_and_close_returns(tmp_path: Path):

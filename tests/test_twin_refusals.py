@@ -11,6 +11,7 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from bench import bundled_path
 from firmware_bridge.driver import parse_address
+from firmware_bridge.errors import ArmError
 from firmware_bridge.registers import register_map
 from scheduler import PlannedPacket
 from sim_hw.twin import Twin
@@ -120,3 +121,22 @@ async def test_an_entry_for_another_router_or_row_is_misplaced(twin, client, twi
         status = await ds["R1"].read_status()
     assert (status.commit_accepted, status.commit_refused) == (1, 2)
     assert status.counters["misplaced"] == 2
+
+
+@pytest.mark.timeout(30)
+async def test_a_retried_arm_is_ok_after_the_start_another_start_is_refused(twin, twin_keys):
+    # the master's first arm reached the router but its reply was lost; the retry comes
+    # after the frame began: answering "not_ready" would make the master skip a running frame
+    async with drivers(twin) as ds:
+        r1 = {"R1": ds["R1"]}
+        await commit_all(r1, seal(twin_keys, 5, T1))
+        start = await arm_all(twin, r1, 5)
+        await until(twin, start + 2 * SLOT_US)
+        assert (await ds["R1"].read_status()).state == "running"
+        await ds["R1"].arm(5, int(start))  # no error: the same frame at the same start
+        with pytest.raises(ArmError) as err:
+            await ds["R1"].arm(5, int(start) + 1000)
+        assert err.value.status == "not_ready"
+        await until(twin, frame_end(start))
+        status = await ds["R1"].read_status()
+    assert status.frames_completed == 1

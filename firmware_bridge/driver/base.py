@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from firmware_bridge.driver.address import RouterAddress
+from firmware_bridge.driver.links import bulk
 from firmware_bridge.errors import (
     ArmError,
     BridgeError,
@@ -118,6 +119,21 @@ class Meters:
         return sum(a.energy_j for a in self.attributions if a.transfer == transfer)
 
 
+@dataclass
+class RoundTrip:
+    """Local monotonic clock (us) as a request went on the link and as its reply came
+    back, stamped by the backend while it holds the link (each attempt overwrites)."""
+
+    sent_us: int = 0
+    received_us: int = 0
+
+    def sending(self) -> None:
+        self.sent_us = time.monotonic_ns() // 1000
+
+    def received(self) -> None:
+        self.received_us = time.monotonic_ns() // 1000
+
+
 class ClockSample(NamedTuple):
     """Local monotonic clock before sending and after the reply (us), and the router
     clock latched when the request arrived: offset ~ router - (send + recv) / 2."""
@@ -179,7 +195,8 @@ class RouterDriver(ABC):
     async def _disconnect(self) -> None: ...
 
     @abstractmethod
-    async def _read(self, addr: int, count: int) -> list[int]: ...
+    async def _read(self, addr: int, count: int, trip: RoundTrip | None = None) -> list[int]:
+        """Read registers; with ``trip``, stamp it while holding the link."""
 
     @abstractmethod
     async def _write(self, addr: int, values: Sequence[int]) -> None: ...
@@ -219,8 +236,9 @@ class RouterDriver(ABC):
                 self.retries += 1
                 await asyncio.sleep(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt))
             try:
-                # backends time out at self.timeout themselves; this is the safety net
-                return await asyncio.wait_for(call(), 2 * self.timeout + 0.1)
+                # backends time out at self.timeout, counted from when the request went on
+                # the link: waiting for a link other routers share is not a lost reply
+                return await call()
             except (TimeoutError, Transient) as exc:
                 last = exc
         if isinstance(last, Transient) and not isinstance(last, NoReply):
@@ -308,11 +326,12 @@ class RouterDriver(ABC):
         regs = words(data)
         per_page = self.map.params["window_entries"] * self.map.params["entry_registers"]
         window = self.map.field("window").address
-        for page in range(math.ceil(len(regs) / per_page)):
-            await self.write_fields(upload_page=page)
-            await self.write_registers(
-                window, regs[page * per_page : (page + 1) * per_page], "window"
-            )
+        with bulk():  # heartbeats, clock samples and arms go first on a shared link
+            for page in range(math.ceil(len(regs) / per_page)):
+                await self.write_fields(upload_page=page)
+                await self.write_registers(
+                    window, regs[page * per_page : (page + 1) * per_page], "window"
+                )
         crc = zlib.crc32(data)
         self._uploaded = (len(entries), crc)
         return crc
@@ -426,12 +445,10 @@ class RouterDriver(ABC):
 
     async def read_clock(self) -> ClockSample:
         field = self.map.field("router_clock_us")
-        sample: list[int] = []
-
-        async def once() -> list[int]:
-            sample[:] = [time.monotonic_ns() // 1000]
-            return await self._read(field.address, field.registers)
-
-        regs = await self._retry("router_clock_us", once)
-        t_recv = time.monotonic_ns() // 1000
-        return ClockSample(sample[0], int(field.decode(regs)), t_recv)
+        # stamped holding the link: time queued behind another request (an upload, a
+        # heartbeat) is not round-trip time
+        trip = RoundTrip()
+        regs = await self._retry(
+            "router_clock_us", functools.partial(self._read, field.address, field.registers, trip)
+        )
+        return ClockSample(trip.sent_us, int(field.decode(regs)), trip.received_us)

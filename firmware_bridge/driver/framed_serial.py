@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import serial
 
 from firmware_bridge import framed
-from firmware_bridge.driver.base import RouterDriver, Transient
+from firmware_bridge.driver.base import RoundTrip, RouterDriver, Transient
 from firmware_bridge.driver.links import LinkPool, Shared
 from firmware_bridge.errors import RouterRefused, RouterUnavailable
 from firmware_bridge.fdio import write_all
@@ -59,6 +59,13 @@ class SerialLink:
 _POOL: LinkPool[SerialLink] = LinkPool()
 
 
+def reply_size(op: int, payload: bytes) -> int:
+    """Bytes of the reply to a request: a read's registers, or an echo of 4 bytes."""
+    if op == framed.OP_READ and len(payload) >= 4:
+        return framed.OVERHEAD + 2 * int.from_bytes(payload[2:4], "big")
+    return framed.OVERHEAD + 4
+
+
 class FramedSerialDriver(RouterDriver):
     scheme = "serial"
     max_read = framed.MAX_REGISTERS
@@ -85,28 +92,36 @@ class FramedSerialDriver(RouterDriver):
 
         await _POOL.release(self.address.link, closer)
 
-    async def _request(self, op: int, payload: bytes) -> bytes:
+    async def _request(self, op: int, payload: bytes, trip: RoundTrip | None = None) -> bytes:
         assert self._shared is not None, "driver is not open"
         link, unit = self._shared.link, self.address.unit
-        async with self._shared.lock:
+        async with self._shared.lock.hold():
             link.seq = (link.seq + 1) & 0xFF
             seq = link.seq
             while not link.replies.empty():  # late replies to requests already given up
                 link.replies.get_nowait()
-            await link.send(framed.encode(unit, seq, op, payload))
-            async with asyncio.timeout(self.timeout):
+            request = framed.encode(unit, seq, op, payload)
+            # a reply cannot come before the request and the reply crossed the line:
+            # frames of up to MAX_REGISTERS take a good part of a second at 115200 baud
+            wire_s = (len(request) + reply_size(op, payload)) * 10 / self.address.baud
+            if trip is not None:
+                trip.sending()
+            await link.send(request)
+            async with asyncio.timeout(self.timeout + wire_s):
                 while True:
                     reply = await link.replies.get()
                     if (reply.unit, reply.seq) == (unit, seq) and reply.op & 0x7F == op:
                         break
+            if trip is not None:
+                trip.received()
         if reply.is_error:
             code = reply.payload[0] if reply.payload else 0
             name = next((k for k, v in self.map.exceptions.items() if v == code), "unknown")
             raise RouterRefused(f"exception {code} ({name})", code=code, **self.where())
         return reply.payload
 
-    async def _read(self, addr: int, count: int) -> list[int]:
-        payload = await self._request(framed.OP_READ, framed.read_request(addr, count))
+    async def _read(self, addr: int, count: int, trip: RoundTrip | None = None) -> list[int]:
+        payload = await self._request(framed.OP_READ, framed.read_request(addr, count), trip)
         if len(payload) != 2 * count:
             raise Transient(f"reply has {len(payload)} bytes, expected {2 * count}")
         return framed.registers(payload)

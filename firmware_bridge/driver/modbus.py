@@ -8,6 +8,7 @@ class retries with its named backoff, and checks every reply against its request
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.client.base import ModbusBaseClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from firmware_bridge.driver.base import NoReply, RouterDriver, Transient
+from firmware_bridge.driver.base import NoReply, RoundTrip, RouterDriver, Transient
 from firmware_bridge.driver.links import LinkPool, Shared
 from firmware_bridge.errors import RouterRefused, RouterUnavailable
 
@@ -27,6 +28,11 @@ GATEWAY_RETRY = (10, 11)
 
 class _ModbusDriver(RouterDriver):
     _shared: Shared[ModbusBaseClient] | None = None
+
+    @property
+    def wire_s(self) -> float:
+        """The longest transaction's time on the wire (0: not a serial line)."""
+        return 0.0
 
     def _client(self) -> ModbusBaseClient:
         raise NotImplementedError
@@ -51,12 +57,22 @@ class _ModbusDriver(RouterDriver):
 
         await _POOL.release(self.address.link, closer)
 
-    async def _call(self, method: str, *args: Any, **kw: Any) -> Any:
+    async def _call(self, method: str, *args: Any, trip: RoundTrip | None = None, **kw: Any) -> Any:
         assert self._shared is not None, "driver is not open"
         shared = self._shared
-        async with shared.lock:
+        async with shared.lock.hold():
+            # pymodbus closes a TCP link after a few requests without a reply and, with
+            # reconnect_delay=0, never opens it again by itself
+            if not shared.link.connected and not await shared.link.connect():
+                raise NoReply("link closed and cannot reconnect")
+            if trip is not None:
+                trip.sending()
             try:
-                reply = await getattr(shared.link, method)(*args, device_id=self.address.unit, **kw)
+                # pymodbus times out at self.timeout (+ wire time); this is the safety net
+                reply = await asyncio.wait_for(
+                    getattr(shared.link, method)(*args, device_id=self.address.unit, **kw),
+                    2 * (self.timeout + self.wire_s) + 0.1,
+                )
             except ModbusIOException as exc:
                 # pymodbus reports its timeout and a mismatched reply with one class
                 if "No response" in str(exc):
@@ -66,6 +82,8 @@ class _ModbusDriver(RouterDriver):
                 raise NoReply(str(exc)) from exc
             except ModbusException as exc:
                 raise Transient(f"bad reply: {exc}") from exc
+            if trip is not None:
+                trip.received()
         if reply.isError():
             code = getattr(reply, "exception_code", 0)
             if code in GATEWAY_RETRY:
@@ -74,8 +92,8 @@ class _ModbusDriver(RouterDriver):
             raise RouterRefused(f"exception {code} ({name})", code=code, **self.where(method))
         return reply
 
-    async def _read(self, addr: int, count: int) -> list[int]:
-        reply = await self._call("read_holding_registers", addr, count=count)
+    async def _read(self, addr: int, count: int, trip: RoundTrip | None = None) -> list[int]:
+        reply = await self._call("read_holding_registers", addr, count=count, trip=trip)
         if len(reply.registers) != count:
             raise Transient(f"reply has {len(reply.registers)} registers, asked {count}")
         return list(reply.registers)
@@ -109,11 +127,17 @@ class ModbusTcpDriver(_ModbusDriver):
 class ModbusRtuDriver(_ModbusDriver):
     scheme = "modbus-rtu"
 
+    @property
+    def wire_s(self) -> float:
+        """Two 256-byte RTU frames and their silences: 45 ms at 115200, 0.5 s at 9600."""
+        return (2 * 256 + 7) * 10 / self.address.baud
+
     def _client(self) -> ModbusBaseClient:
+        # a reply cannot come before the request and the reply crossed the line
         return AsyncModbusSerialClient(
             self.address.path,
             baudrate=self.address.baud,
-            timeout=self.timeout,
+            timeout=self.timeout + self.wire_s,
             retries=0,
             reconnect_delay=0,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -76,6 +77,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pymodbus logs every lost reply with a hex dump; the driver retries and raises typed
+    # errors of its own, which is what a lab engineer should read
+    logging.getLogger("pymodbus").setLevel(logging.ERROR)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench import bundled_path, load_scenario
 from firmware_bridge.driver import open_driver
+from router.cli import UsageError
 from router.controller.fleet import ESTOP_TIMEOUT_S
 from router.controller.session import ADDRESSES
 
@@ -22,6 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--run",
+        dest="run_out",  # args.run is the command itself
         type=Path,
         metavar="OUT",
         help=f"use the addresses a ppr run wrote to OUT/{ADDRESSES} (its twin)",
@@ -30,16 +32,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from router.cli import UsageError
-
-    if args.run is not None:
-        path = args.run / ADDRESSES
+    if args.run_out is not None:
+        path = args.run_out / ADDRESSES
         try:
             addresses = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UsageError(
-                f"{path}: no addresses here; is a ppr run writing to {args.run}?"
+                f"{path}: no addresses here; is a ppr run writing to {args.run_out}?"
             ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: not the addresses a ppr run writes ({exc})") from None
     else:
         scenario = load_scenario(args.scenario or bundled_path())
         addresses = {r.id: r.address for r in scenario.routers if r.address}

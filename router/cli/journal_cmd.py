@@ -34,7 +34,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     trust = cmd.add_mutually_exclusive_group()
     trust.add_argument(
+        "--keys",
         "--store",
+        dest="store",
+        metavar="DIR",
         type=Path,
         help=f"key store holding the trusted signing key (default: ./{DEFAULT_STORE})",
     )
@@ -58,7 +61,7 @@ def trusted_key(store: Path | None, public_key: str | None) -> bytes:
     if store is None and not (DEFAULT_STORE / MANIFEST).exists():
         raise UsageError(
             f"no trusted key to check the journal against: no key store in ./{DEFAULT_STORE}; "
-            "give --store DIR or --public-key HEX"
+            "give --keys DIR or --public-key HEX"
         )
     return KeyStore.open(store or DEFAULT_STORE).signing_public_key()
 

@@ -23,7 +23,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("scenario", nargs="?", type=Path, help="scenario file (TOML)")
         cmd.add_argument(
+            "--keys",
             "--store",
+            dest="store",
+            metavar="DIR",
             type=Path,
             default=DEFAULT_STORE,
             help=f"key store directory (default: ./{DEFAULT_STORE})",

@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 from bench import bundled_path, load_scenario
-from router.controller.outcome import RunOptions
+from router.cli import UsageError
+from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.report import frame_line, summary
 from router.controller.session import Session, SessionConfig
 from router.progress import ProgressBar
 from router.settlement import SettlementConfig
+from scheduler import LrOptions
 
 EXIT_ESTOP = 130
 
@@ -26,13 +28,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         default=Path("ppr-out"),
-        help="output folder: journal, Gantt of the last frame, addresses",
+        metavar="DIR",
+        help="output folder: journal, Gantt of the last frame, addresses (ppr-out)",
     )
     parser.add_argument(
         "--keys",
         type=Path,
         default=Path("ppr-keys"),
-        help="key store (created for the twin if missing)",
+        metavar="DIR",
+        help="key store (ppr-keys; created for the twin if missing)",
     )
     parser.add_argument(
         "--transport",
@@ -40,6 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="tcp",
         help="the twin's: Modbus TCP on loopback, or Modbus RTU / the framed "
         "protocol on a pseudo-terminal",
+    )
+    parser.add_argument(
+        "--line-baud",
+        type=int,
+        metavar="BAUD",
+        help="pace the twin's pseudo-terminal like a real RS-485 line at this baud rate",
     )
     parser.add_argument(
         "--hardware",
@@ -55,13 +65,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--watchdog-ms",
         type=int,
         default=1000,
-        help="routers open every gate if no heartbeat comes for this long",
+        metavar="MS",
+        help="routers open every gate if no heartbeat comes for this long (1000)",
+    )
+    parser.add_argument(
+        "--plan-ms",
+        type=float,
+        metavar="MS",
+        help="stop the lr planner's iterations after this long, with its best plan and "
+        "bound (default: 4%% of the frame)",
+    )
+    parser.add_argument(
+        "--timeout-ms",
+        type=int,
+        default=100,
+        metavar="MS",
+        help="a request without a reply for this long is sent again (100; raise it for "
+        "slow links, e.g. RS-485 below 38400 baud)",
     )
     parser.add_argument(
         "--retail-price",
         type=float,
         default=0.0,
-        help="grid retail price per joule a short seller compensates",
+        metavar="PRICE",
+        help="grid retail price per joule a short seller compensates (0)",
     )
     parser.add_argument(
         "--fault",
@@ -75,21 +102,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
-        from router.cli import UsageError
-
         raise UsageError(f"--frames must be at least 1, not {args.frames}")
+    if args.line_baud is not None and (args.transport == "tcp" or args.line_baud < 300):
+        raise UsageError(
+            f"--line-baud {args.line_baud}: paces a serial line; give --transport rtu or "
+            f"serial and a rate of at least 300"
+        )
+    if args.plan_ms is not None and not args.plan_ms > 0:
+        raise UsageError(f"--plan-ms must be above 0, not {args.plan_ms:g}")
+    if not 1 <= args.timeout_ms < args.watchdog_ms:
+        raise UsageError(
+            f"--timeout-ms {args.timeout_ms} must be at least 1 and below --watchdog-ms "
+            f"{args.watchdog_ms}: a heartbeat must be able to get through in time"
+        )
     scenario = load_scenario(args.scenario or bundled_path())
     config = SessionConfig(
         scenario=scenario,
         out_dir=args.out,
         keys_dir=args.keys,
         transport=args.transport,
+        line_baud=args.line_baud,
         hardware=args.hardware,
         mqtt=args.mqtt,
         watchdog_ms=args.watchdog_ms,
+        timeout_s=args.timeout_ms / 1000,
         faults=tuple(args.fault),
         options=RunOptions(
             frames=args.frames,
+            lr=LrOptions(time_limit_s=None if args.plan_ms is None else args.plan_ms / 1000),
             settlement=SettlementConfig(grid_retail_price_per_j=args.retail_price),
             telemetry=bool(args.mqtt),
         ),
@@ -101,12 +141,17 @@ async def _main(config: SessionConfig) -> int:
     where = "hardware" if config.hardware else f"the twin over {config.transport}"
     print(f"{config.scenario.name}: {config.options.frames} frames on {where}", flush=True)
     with ProgressBar("frames") as bar:
+        done = 0
+
+        def on_frame(outcome: FrameOutcome, alarms: int) -> None:
+            nonlocal done
+            done += 1
+            bar.write(frame_line(outcome, alarms))
+            bar.update(done, config.options.frames)
+
         session = Session(
             config,
-            on_frame=lambda o, alarms: (
-                bar.write(frame_line(o, alarms)),
-                bar.update(len(session.controller.outcomes), config.options.frames),
-            ),
+            on_frame=on_frame,
             on_alarm=lambda text: bar.write(f"  alarm: {text}", sys.stderr),
         )
         loop = asyncio.get_running_loop()
@@ -119,14 +164,12 @@ async def _main(config: SessionConfig) -> int:
                 loop.remove_signal_handler(sig)
     print(summary(result.outcomes, len(result.alarms)))
     written = [str(result.journal)]
-    if result.last_frame is not None and result.last_frame.settlement is not None:
+    if result.last_frame is not None:  # the last frame that ran, in slots
         from router.gantt import draw_gantt
 
-        last = session.controller.outcomes[-1] if session.controller else None
-        if last is not None:
-            png = config.out_dir / "last-frame.png"
-            draw_gantt(session.last_scenario(), session.last_plan(), png)
-            written.insert(0, str(png))
+        png = config.out_dir / "last-frame.png"
+        draw_gantt(session.last_scenario(), session.last_plan(), png, result.last_frame.frame)
+        written.insert(0, str(png))
     print(f"  journal   {result.verified.one_line()}")
     print(f"  wrote     {', '.join(written)}")
     if result.estopped:

@@ -33,22 +33,34 @@ class ClockKeeper:
     guard_s: float
     samples: dict[str, deque[Sample]] = field(default_factory=dict)
     estimates: dict[str, ClockEstimate] = field(default_factory=dict)
+    _rounds: int = 0
 
     async def sample(self, drivers: dict[str, RouterDriver], rounds: int = 1) -> float:
         """Take ``rounds`` round trips with each router (routers in turn, so that their
-        replies do not queue behind each other) and refit. Returns the seconds it took."""
-        began = time.monotonic()
+        replies do not queue behind each other) and refit. Returns the seconds the round
+        trips themselves took: the link time used, not the time spent queueing behind an
+        upload for the link.
+
+        The first round trip after a sleep is slow and uneven (the process and the link
+        wake up: measured 2-3x the delay and 8x the scatter on loopback), so the order
+        rotates from round to round: every router gets its share of the fast turns, and
+        the min-delay filter drops the slow ones."""
+        link_s = 0.0
+        order = list(drivers)
         for i in range(rounds):
             if i:
                 await asyncio.sleep(SPACING_S)
-            for rid, d in drivers.items():
-                got = await d.read_clock()
-                self.samples.setdefault(rid, deque(maxlen=WINDOW)).append(to_sample(got))
+            self._rounds += 1
+            k = self._rounds % len(order)
+            for rid in order[k:] + order[:k]:
+                got = to_sample(await drivers[rid].read_clock())
+                self.samples.setdefault(rid, deque(maxlen=WINDOW)).append(got)
+                link_s += got.delay
         for rid in drivers:
             self.estimates[rid] = estimate_clock(
                 rid, list(self.samples[rid]), resolution_s=RESOLUTION_S
             )
-        return time.monotonic() - began
+        return link_s
 
     def forget(self, rid: str) -> None:
         """A router that went away may come back with a new clock."""

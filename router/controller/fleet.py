@@ -36,11 +36,11 @@ class Fleet:
     addresses: dict[str, str]
     store: KeyStore
     watchdog_ms: int = 1000
-    timeout_s: float = 0.5
+    timeout_s: float = 0.1
     drivers: dict[str, RouterDriver] = field(default_factory=dict)
     down: dict[str, str] = field(default_factory=dict)  # router -> why
-    on_alarm: Callable[[str, str], None] = lambda router, text: None
-    _heart: asyncio.Task[None] | None = None
+    on_alarm: Callable[[str, str, str], None] = lambda router, code, text: None
+    _hearts: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     # -- life cycle -----------------------------------------------------------------------
     async def open(self) -> None:
@@ -59,7 +59,8 @@ class Fleet:
             rid, exc = next(iter(failed.items()))
             await self.close()
             raise FleetError(f"router {rid} at {self.addresses[rid]} is not ready: {exc}") from exc
-        self._heart = asyncio.create_task(self._heartbeats(), name="fleet heartbeats")
+        for rid in self.drivers:
+            self._hearts[rid] = asyncio.create_task(self._heartbeats(rid), name=f"heartbeat {rid}")
 
     async def _setup(self, rid: str) -> None:
         d = self.drivers[rid]
@@ -78,10 +79,10 @@ class Fleet:
         await d.heartbeat()
 
     async def close(self) -> None:
-        if self._heart is not None:
-            self._heart.cancel()
-            await asyncio.gather(self._heart, return_exceptions=True)
-            self._heart = None
+        for task in self._hearts.values():
+            task.cancel()
+        await asyncio.gather(*self._hearts.values(), return_exceptions=True)
+        self._hearts.clear()
         await asyncio.gather(*(d.close() for d in self.drivers.values()), return_exceptions=True)
 
     # -- running operations on routers ----------------------------------------------------
@@ -104,7 +105,11 @@ class Fleet:
         if rid not in self.down:
             self.down[rid] = why
             log.info("router %s dropped: %s", rid, why)
-            self.on_alarm(rid, f"router {rid} stopped answering ({why}); planning without it")
+            self.on_alarm(
+                rid,
+                "router_offline",
+                f"router {rid} stopped answering ({why}); planning without it",
+            )
 
     async def probe(self) -> list[str]:
         """Try every down router once; set up the ones that answer again and return them."""
@@ -118,7 +123,11 @@ class Fleet:
             if not isinstance(res, BaseException):
                 del self.down[rid]
                 back.append(rid)
-                self.on_alarm(rid, f"router {rid} answers again; it rejoins the next frame")
+                self.on_alarm(
+                    rid,
+                    "router_answers",
+                    f"router {rid} answers again; it rejoins once its clock is in step",
+                )
         return back
 
     async def estop(self) -> dict[str, BaseException | None]:
@@ -130,16 +139,18 @@ class Fleet:
         results = await self.each(stop, self.drivers)
         return {rid: r if isinstance(r, BaseException) else None for rid, r in results.items()}
 
-    async def _heartbeats(self) -> None:
+    async def _heartbeats(self, rid: str) -> None:
+        """Feed one router's watchdog. One loop per router: a reply lost on one link
+        delays that router's next beat only (its request still fed the watchdog)."""
         period = max(0.02, self.watchdog_ms / 1000.0 / HEARTBEAT_FRACTION)
-        misses: dict[str, int] = {}
+        misses = 0
         while True:
-            results = await self.each(lambda rid: self.drivers[rid].heartbeat(), self.live)
-            for rid, res in results.items():
-                if isinstance(res, BaseException):
-                    misses[rid] = misses.get(rid, 0) + 1
-                    if misses[rid] >= 2:
-                        self.mark_down(rid, f"no heartbeat reply: {res}")
-                else:
-                    misses[rid] = 0
+            if rid not in self.down:
+                try:
+                    await self.drivers[rid].heartbeat()
+                    misses = 0
+                except BridgeError as exc:
+                    misses += 1
+                    if misses >= 2:
+                        self.mark_down(rid, f"no heartbeat reply: {exc}")
             await asyncio.sleep(period)

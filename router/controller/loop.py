@@ -15,17 +15,19 @@ commit that fails anywhere skips that frame on every router: no half frame runs.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench import Scenario, Topology
-from firmware_bridge.driver import Attribution, Meters, RouterStatus
-from firmware_bridge.errors import BridgeError
+from firmware_bridge.driver import Attribution, CommitResult, Meters, RouterDriver, RouterStatus
+from firmware_bridge.errors import ArmError, BridgeError
 from firmware_bridge.keystore import KeyStore
 from router.controller.clocks import FIRST_SAMPLES, ClockKeeper, now
 from router.controller.fleet import Fleet
@@ -34,20 +36,22 @@ from router.controller.prepare import Prepared, prepare_frame
 from router.journal import Journal
 from router.settlement import settle_frame
 from router.timesync import ClockSkewError
+from scheduler import LrOptions
 
 log = logging.getLogger(__name__)
 
-FIRST_LEAD_S = 0.1  # the first frame starts this long after it is committed
-ARM_MARGIN_S = 0.03  # a frame is never armed to start sooner than this from now
+FIRST_LEAD_S = 0.5  # the first frame starts this long after it is committed
 STAGING_FREE_S = 0.002  # after a frame's start: its bank has swapped in, staging is free
 MAX_WAIT_FRAMES = 3  # the loop never sleeps longer than this many frames at once
 ARM_AHEAD_S = 0.1  # arm the next frame this long before it starts, at least ...
-ARM_AHEAD_FACTOR = 3  # ... or three times what arming took last time (slow links)
+ARM_AHEAD_FACTOR = 3  # ... or three times what arming typically takes (slow links),
+ARM_RETRIES = 2  # plus this many reply timeouts: lost replies are retried before the start
+ARM_WAKE_S = 0.02  # wake this much before arming is due: a late wake-up delays the frame
 SAMPLE_PERIOD_S = 0.02  # one clock round trip per router this often, in the background
 SAMPLE_SHARE = 5  # ... but never more than a fifth of the links' time
 SYNC_MARGIN = 0.6  # before the first frame, wait for the skew to be this far inside the guard
 SYNC_BASELINE_S = 1.0  # sample at least this long before the first frame (the drift)
-SYNC_TIMEOUT_S = 4.0  # before the first frame, sample this long at most for the clocks to agree
+SYNC_TIMEOUT_S = 10.0  # before the first frame, sample this long at most for the clocks to agree
 METER_POLL_S = 0.01  # how often to look for a frame's latched meters after it ended
 
 
@@ -72,9 +76,12 @@ class Controller:
     ports: dict[str, Meters] = field(default_factory=dict)
     port_delta_j: dict[str, dict[int, float]] = field(default_factory=dict)
     last_prepared: Prepared | None = None  # of the last frame that ran
-    _arm_ahead: float = 0.1  # seconds before a frame's start its arming begins
+    _arm_took: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=9)
+    )  # seconds, the last arms
     stopped_at: float | None = None  # local time of an e-stop
     _last_start_us: dict[str, int] = field(default_factory=dict)  # last armed, per router
+    syncing: dict[str, float] = field(default_factory=dict)  # back, clock not yet in step
 
     def __post_init__(self) -> None:
         self.topology = Topology(self.scenario)
@@ -88,7 +95,7 @@ class Controller:
         )
         self.clocks = ClockKeeper(guard_s=self.scenario.frame.guard_us / 1e6)
         self.keys = self.store.sealing_keys()
-        self.fleet.on_alarm = lambda router, text: self.alarm(None, router, "router_offline", text)
+        self.fleet.on_alarm = lambda router, code, text: self.alarm(None, router, code, text)
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> list[FrameOutcome]:
@@ -112,9 +119,9 @@ class Controller:
     async def _frames(self) -> list[FrameOutcome]:
         opts = self.options
         current = await self._plan()  # the sampler builds the clocks' baseline meanwhile
-        await self._synchronised()
-        await self._upload(current)
-        await self._arm(current, max(now() + FIRST_LEAD_S, now() + ARM_MARGIN_S))
+        await self._upload(current)  # ... and meanwhile (seconds on a slow serial line)
+        await self._synchronised()  # the first start is armed on fits this fresh
+        await self._arm(current, now() + max(FIRST_LEAD_S, self._arm_lead()))
         for i in range(opts.frames):
             nxt = None
             if i + 1 < opts.frames and not self.stop_reason:
@@ -128,12 +135,13 @@ class Controller:
                     await self._upload(nxt)
                     # arm late: the start instant is then extrapolated from fresh clock
                     # fits over a short time, not most of a frame ahead
-                    await self._sleep_until(current.end_local - self._arm_ahead)
+                    await self._sleep_until(current.end_local - self._arm_lead() - ARM_WAKE_S)
                     if self.stop_reason:
                         nxt.failed["controller"] = f"not run: the run stopped ({self.stop_reason})"
                     began = now()
-                    await self._arm(nxt, max(current.end_local, now() + ARM_MARGIN_S))
-                    self._arm_ahead = max(ARM_AHEAD_S, ARM_AHEAD_FACTOR * (now() - began))
+                    start = max(current.end_local, now() + self._arm_lead())
+                    await self._arm(nxt, start, after=current)
+                    self._arm_took.append(now() - began)
             await self._sleep_until(current.end_local)
             await self._finish(current)
             if nxt is None:
@@ -142,11 +150,18 @@ class Controller:
         await self.journal.append_async("stop", {"reason": self.stop_reason or "done"})
         return self.outcomes
 
+    def _arm_lead(self) -> float:
+        """How long before a frame's start its arming must begin."""
+        typical = statistics.median(self._arm_took) if self._arm_took else 0.0
+        return max(ARM_AHEAD_S, ARM_AHEAD_FACTOR * typical) + ARM_RETRIES * self.fleet.timeout_s
+
     async def _between_frames(self) -> None:
-        """Bring back routers that answer again (their clocks sampled anew)."""
+        """Probe routers that stopped answering; one that answers again has its clock
+        sampled anew and rejoins the plans once the clock is in step (``_in_step``)."""
         back = await self.fleet.probe() if self.fleet.down else []
         for rid in back:
             self.clocks.forget(rid)
+            self.syncing[rid] = now()
         if back:
             try:
                 await self.clocks.sample(
@@ -159,15 +174,18 @@ class Controller:
         """Poll every live router's clock, as NTP does: the fits always have fresh round
         trips and a baseline of seconds for the drift. A slow link (RS-485 at 115200) is
         polled less often: never more than 1/SAMPLE_SHARE of its time."""
-        took = 0.0
+        took: collections.deque[float] = collections.deque(maxlen=9)
         while True:
-            await asyncio.sleep(max(SAMPLE_PERIOD_S, SAMPLE_SHARE * took))
+            # pace by the link time of a typical round (lost replies and queueing behind
+            # uploads are not a slow link)
+            typical = statistics.median(took) if took else 0.0
+            await asyncio.sleep(max(SAMPLE_PERIOD_S, SAMPLE_SHARE * typical))
             live = [r for r in self.fleet.live if r in self.clocks.estimates]
             if not live:
                 continue
             # a mute router is the heartbeat's and the upload's business, not this loop's
             with contextlib.suppress(BridgeError):
-                took = await self.clocks.sample({r: self.fleet.drivers[r] for r in live})
+                took.append(await self.clocks.sample({r: self.fleet.drivers[r] for r in live}))
 
     async def _synchronised(self) -> None:
         """Wait (the sampler sampling) until the clocks agree within the guard about a
@@ -175,6 +193,10 @@ class Controller:
         began = now()
         deadline = began + SYNC_TIMEOUT_S
         while True:
+            if not self.fleet.live:
+                raise ControllerError(
+                    f"cannot run: no router answers ({'; '.join(self.fleet.down.values())})"
+                )
             try:
                 plan = self.clocks.start(now() + FIRST_LEAD_S, self.fleet.live)
                 settled = now() - began >= SYNC_BASELINE_S
@@ -193,7 +215,8 @@ class Controller:
         """Reserve a frame number (journaled before anything is sealed), plan and seal."""
         frame = self.journal.next_frame()
         await self.journal.append_async("frame", {"phase": "reserved"}, frame=frame)
-        down = frozenset(self.fleet.down)
+        self._in_step()
+        down = frozenset(self.fleet.down) | frozenset(self.syncing)
         prep = await asyncio.to_thread(
             prepare_frame,
             self.scenario,
@@ -202,10 +225,44 @@ class Controller:
             self.keys,
             down=down,
             mechanism=self.options.mechanism,
-            lr_options=self.options.lr,
+            lr_options=self._lr_options(),
         )
         await self.journal.append_async("plan", _plan_record(prep, down), frame=frame)
-        return _Frame(prep, routers=self.fleet.live, down=sorted(down))
+        return _Frame(prep, routers=self._planned(), down=sorted(down))
+
+    def _lr_options(self) -> LrOptions:
+        lr = self.options.lr
+        if lr.time_limit_s is not None:
+            return lr
+        return dataclasses.replace(lr, time_limit_s=self.options.plan_share * self._frame_seconds())
+
+    def _planned(self) -> list[str]:
+        """The routers the plans use: answering, and with their clocks in step."""
+        return [r for r in self.fleet.live if r not in self.syncing]
+
+    def _in_step(self) -> None:
+        """Let routers that came back into the plans once their clocks are known well
+        enough, by the first frame's rule: a baseline of SYNC_BASELINE_S, then the skew a
+        frame ahead with them in the plan within SYNC_MARGIN of the guard (within the
+        guard once they have been sampled for SYNC_TIMEOUT_S: a loaded host)."""
+        ahead = now() + self._frame_seconds()
+        for rid, since in list(self.syncing.items()):
+            if rid in self.fleet.down:
+                del self.syncing[rid]  # gone again: probed again
+                continue
+            waited = now() - since
+            planned = [r for r in self._planned() if r in self.clocks.estimates]
+            if waited < SYNC_BASELINE_S or rid not in self.clocks.estimates:
+                continue
+            try:
+                skew = self.clocks.start(ahead, [*planned, rid]).skew_s
+            except ClockSkewError:
+                continue
+            if skew <= SYNC_MARGIN * self.clocks.guard_s or waited >= SYNC_TIMEOUT_S:
+                del self.syncing[rid]
+                self.alarm(
+                    None, rid, "router_back", f"router {rid} is in step again: planned again"
+                )
 
     async def _upload(self, f: _Frame) -> None:
         tables = f.prep.sealed.tables
@@ -223,7 +280,10 @@ class Controller:
         f.upload_ms, f.commit_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
         records: dict[str, object] = {}
         for rid in f.routers:
-            res = up[rid] if isinstance(up[rid], BaseException) else commits[rid]
+            uploaded = up[rid]
+            res: CommitResult | BaseException = (
+                uploaded if isinstance(uploaded, BaseException) else commits[rid]
+            )
             if isinstance(res, BaseException):
                 f.failed[rid] = str(res)
                 records[rid] = {"error": str(res)}
@@ -253,13 +313,25 @@ class Controller:
                 f"frame {f.prep.frame} skipped on every router: {rid} did not commit ({why})",
             )
 
-    async def _arm(self, f: _Frame, start_local: float) -> None:
-        """Arm ``f`` to start at ``start_local`` on every router's clock."""
+    async def _arm(self, f: _Frame, start_local: float, after: _Frame | None = None) -> None:
+        """Arm ``f`` to start at ``start_local`` on every router's clock (right ``after``
+        the frame before, when the links kept up)."""
         f.start_local = start_local
         f.end_local = start_local + self._frame_seconds()
+        if after is not None:
+            f.late_ms = max(0.0, start_local - after.end_local) * 1e3
         if f.failed:
             return
         f.routers = [r for r in f.routers if r not in self.fleet.down]
+        if not f.routers:
+            f.failed["controller"] = "no router answers"
+            self.alarm(
+                f.prep.frame,
+                "controller",
+                "commit_failed",
+                f"frame {f.prep.frame} skipped: no router answers",
+            )
+            return
         try:
             plan = self.clocks.start(f.start_local, f.routers)
         except ClockSkewError as exc:
@@ -284,6 +356,10 @@ class Controller:
                 self.alarm(f.prep.frame, rid, "arm_failed", f"router {rid} did not arm: {res}")
                 if _unreachable(res):
                     self.fleet.mark_down(rid, str(res))
+                elif isinstance(res, ArmError) and res.status == "not_allowed":
+                    await self._halted(rid)
+        if f.arm_failed.keys() >= set(f.routers):
+            f.failed["arm"] = "no router armed"  # it runs nowhere: skipped, not settled
         f.skew_us = plan.skew_s * 1e6
         self._last_start_us = {r: starts[r] for r in f.routers if r not in f.arm_failed}
         await self.journal.append_async(
@@ -291,6 +367,26 @@ class Controller:
             {"phase": "armed", "start_us": starts, "skew_us": f.skew_us, "not_armed": f.arm_failed},
             frame=f.prep.frame,
         )
+
+    async def _halted(self, rid: str) -> None:
+        """A router refused to arm because it is halted. Its watchdog tripped (the link was
+        too slow or broken for a while): clear it, it runs the next frame. Someone
+        e-stopped it (``ppr estop``, its own button): that stops the whole run."""
+        try:
+            state = (await self.fleet.drivers[rid].read_status()).state
+            if state == "safe":
+                await self.fleet.drivers[rid].clear_fault()
+                self.alarm(
+                    None,
+                    rid,
+                    "watchdog_tripped",
+                    f"router {rid}'s watchdog had opened its gates (no heartbeat for "
+                    f"{self.fleet.watchdog_ms} ms); cleared, it runs the next frame",
+                )
+            elif state == "fault":
+                self.request_stop(f"router {rid} was e-stopped")
+        except BridgeError as exc:
+            self.fleet.mark_down(rid, str(exc))
 
     async def _finish(self, f: _Frame) -> None:
         """After the frame's end: its latched meters, the settlement, the record."""
@@ -329,7 +425,7 @@ class Controller:
         if not f.failed:
             settlement = settle_frame(
                 prep.frame,
-                self.scenario,
+                prep.base,  # a transfer added by command since is not this frame's
                 prep.plan,
                 delivered,
                 market=prep.market,
@@ -389,7 +485,7 @@ class Controller:
         return {r: None if isinstance(v, BaseException) else v for r, v in results.items()}
 
     # -- helpers --------------------------------------------------------------------------
-    def _live_drivers(self) -> dict[str, object]:
+    def _live_drivers(self) -> dict[str, RouterDriver]:
         live = self.fleet.live
         if not live:
             raise ControllerError("no router answers: nothing to run")
@@ -402,7 +498,7 @@ class Controller:
             f.slots
             * f.slot_ms
             / 1000.0
-            / self.clocks.rate(self.fleet.live or list(self.clocks.estimates))
+            / self.clocks.rate(self._planned() or list(self.clocks.estimates))
         )
 
     async def _sleep_until(self, t: float) -> None:
@@ -433,6 +529,7 @@ class _Frame:
     commit_ms: float = 0.0
     start_local: float = math.nan
     end_local: float = math.nan
+    late_ms: float = 0.0
     skew_us: float = math.nan
 
 

@@ -20,6 +20,9 @@ class RunOptions:
     mechanism: Mechanism = "vcg"
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
     lr: LrOptions = field(default_factory=LrOptions)
+    # the lr planner is an anytime solver: unless lr.time_limit_s says otherwise, it stops
+    # iterating after this share of the frame and keeps its best plan and bound
+    plan_share: float = 0.04
     meters_timeout_s: float = 2.0  # wait this long after a frame for its latched meters
     telemetry: bool = False  # also read every router's status and port meters per frame
 
@@ -41,6 +44,7 @@ class FrameOutcome:
     seal_ms: float
     upload_ms: float
     commit_ms: float
+    late_ms: float  # started this long after the frame before it ended (links too slow)
     skew_us: float  # bound on how far two routers' starts were apart (nan: not armed)
     routers_down: tuple[str, ...]
     problems: tuple[str, ...]  # commit, arm and clock failures of this frame
@@ -73,6 +77,7 @@ class FrameOutcome:
             seal_ms=f.prep.seal_ms,
             upload_ms=f.upload_ms,
             commit_ms=f.commit_ms,
+            late_ms=f.late_ms,
             skew_us=f.skew_us,
             routers_down=tuple(f.down),
             problems=tuple(problems),

@@ -24,6 +24,7 @@ from scheduler.market import (
 @dataclass(frozen=True)
 class Prepared:
     frame: int
+    base: Scenario  # as requested, when this frame was planned (settlement starts here)
     scenario: Scenario  # as planned: the market's transfers added
     topology: Topology
     market: MarketResult | None
@@ -57,7 +58,7 @@ def prepare_frame(
     sealed = seal_frame(scenario, topology, keys, frame, plan.packets, trade_prices(base, market))
     t2 = time.perf_counter()
     return Prepared(
-        frame, scenario, topology, market, plan, sealed, (t1 - t0) * 1e3, (t2 - t1) * 1e3
+        frame, base, scenario, topology, market, plan, sealed, (t1 - t0) * 1e3, (t2 - t1) * 1e3
     )
 
 

@@ -14,11 +14,12 @@ def frame_line(o: FrameOutcome, alarms: int) -> str:
         return f"frame {o.frame:>6}  SKIPPED on every router ({why})"
     gap = "   -  " if o.gap is None else f"{100 * o.gap:5.2f}%"
     down = f"  down: {','.join(o.routers_down)}" if o.routers_down else ""
+    late = f"  late {o.late_ms:.0f} ms" if o.late_ms >= 1 else ""
     return (
         f"frame {o.frame:>6}  packets {o.packets_delivered:>4}/{o.packets_planned:<4}"
         f" {o.energy_delivered_j:8.2f}/{o.energy_planned_j:<8.2f} J  loss {o.loss_j:6.3f} J"
         f"  gap {gap}  plan {o.plan_ms:5.1f} seal {o.seal_ms:4.1f} upload {o.upload_ms:5.1f}"
-        f" commit {o.commit_ms:5.1f} ms  alarms {alarms}{down}"
+        f" commit {o.commit_ms:5.1f} ms  alarms {alarms}{late}{down}"
     )
 
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import Scenario
 from firmware_bridge.headers.errors import KeyStoreError
@@ -21,8 +22,14 @@ from firmware_bridge.keystore import KeyStore
 from router.controller.fleet import Fleet, FleetError
 from router.controller.loop import Controller
 from router.controller.outcome import FrameOutcome, RunOptions
+from router.controller.prepare import Prepared
 from router.journal import Journal, verify_journal
 from router.journal.verify import VerifyReport
+
+if TYPE_CHECKING:  # the twin and the feed are imported only when a run uses them
+    from router.mqtt import BrokerConfig, MqttFeed
+    from scheduler import Plan
+    from sim_hw.twin import Twin
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +43,11 @@ class SessionConfig:
     out_dir: Path = Path("ppr-out")
     keys_dir: Path = Path("ppr-keys")
     transport: str = "tcp"  # the twin's: tcp | rtu | serial
+    line_baud: int | None = None  # pace the twin's serial line like a real one
     hardware: bool = False  # use the scenario's addresses instead of the twin
     mqtt: str | None = None
     watchdog_ms: int = 1000
+    timeout_s: float = 0.1  # per request, before it is sent again
     faults: tuple[str, ...] = ()  # twin faults (ppr twin's --fault syntax)
     options: RunOptions = field(default_factory=RunOptions)
 
@@ -68,8 +77,8 @@ class Session:
         self.alarms: list[str] = []
         self.controller: Controller | None = None
         self.fleet: Fleet | None = None
-        self.twin = None  # the in-process twin, when the run is on it
-        self.feed = None
+        self.twin: Twin | None = None  # the in-process twin, when the run is on it
+        self.feed: MqttFeed | None = None
         self.estopped = False
         self._estop_task: asyncio.Task[None] | None = None
 
@@ -114,12 +123,16 @@ class Session:
     # -- the run --------------------------------------------------------------------------
     async def run(self) -> SessionResult:
         cfg = self.config
-        cfg.out_dir.mkdir(parents=True, exist_ok=True)
-        store = self.keys()
-        journal_path = cfg.out_dir / JOURNAL
-        journal = Journal.open(
-            journal_path, store.signing_key(), genesis={"scenario": cfg.scenario.name}
-        )
+        # everything a user can get wrong is checked before anything is written
+        broker = None
+        if cfg.mqtt:
+            from router.mqtt import parse_broker_url
+
+            broker = parse_broker_url(cfg.mqtt)
+        if cfg.hardware:
+            self.addresses(None)
+        store = self.keys()  # on the twin, a new store is the first thing written
+        journal: Journal | None = None
         try:
             async with contextlib.AsyncExitStack() as stack:
                 twin_addresses = None
@@ -127,18 +140,27 @@ class Session:
                     from sim_hw.twin import Twin  # the controller proper never knows
 
                     twin = Twin(
-                        cfg.scenario, cfg.keys_dir, transport=cfg.transport, faults=cfg.faults
+                        cfg.scenario,
+                        cfg.keys_dir,
+                        transport=cfg.transport,
+                        faults=cfg.faults,
+                        line_baud=cfg.line_baud,
                     )
                     await stack.enter_async_context(twin)
                     self.twin = twin
                     twin_addresses = twin.addresses
                 addresses = self.addresses(twin_addresses)
-                _write_atomic(cfg.out_dir / ADDRESSES, json.dumps(addresses, indent=1) + "\n")
-                feed = await self._feed(stack)
-                fleet = Fleet(cfg.scenario, addresses, store, cfg.watchdog_ms)
-                await fleet.open()
+                fleet = Fleet(cfg.scenario, addresses, store, cfg.watchdog_ms, cfg.timeout_s)
+                await fleet.open()  # every router answers, or nothing is written
                 stack.push_async_callback(fleet.close)
                 self.fleet = fleet
+                cfg.out_dir.mkdir(parents=True, exist_ok=True)
+                _write_atomic(cfg.out_dir / ADDRESSES, json.dumps(addresses, indent=1) + "\n")
+                journal_path = cfg.out_dir / JOURNAL
+                journal = Journal.open(
+                    journal_path, store.signing_key(), genesis={"scenario": cfg.scenario.name}
+                )
+                feed = await self._feed(stack, broker)
                 controller = Controller(cfg.scenario, fleet, store, journal, cfg.options)
                 controller.on_frame = self._frame_done
                 controller.on_alarm = self._alarm
@@ -161,7 +183,8 @@ class Session:
                     if feed is not None:
                         await feed.flush(2.0)
         finally:
-            journal.close()
+            if journal is not None:
+                journal.close()
         return SessionResult(
             outcomes=outcomes,
             alarms=self.alarms,
@@ -172,14 +195,14 @@ class Session:
             last_frame=next((o for o in reversed(outcomes) if not o.skipped), None),
         )
 
-    async def _feed(self, stack: contextlib.AsyncExitStack):  # type: ignore[no-untyped-def]
-        if not self.config.mqtt:
+    async def _feed(
+        self, stack: contextlib.AsyncExitStack, broker: BrokerConfig | None
+    ) -> MqttFeed | None:
+        if broker is None:
             return None
-        from router.mqtt import MqttFeed, Topics, parse_broker_url
+        from router.mqtt import MqttFeed, Topics
 
-        feed = MqttFeed(
-            parse_broker_url(self.config.mqtt), Topics.for_scenario(self.config.scenario.name)
-        )
+        feed = MqttFeed(broker, Topics.for_scenario(self.config.scenario.name))
         self.feed = await stack.enter_async_context(feed)
         return self.feed
 
@@ -187,10 +210,10 @@ class Session:
         """The scenario the last frame that ran was planned on (market transfers added)."""
         return self._last_prepared().scenario
 
-    def last_plan(self):  # type: ignore[no-untyped-def]
+    def last_plan(self) -> Plan:
         return self._last_prepared().plan
 
-    def _last_prepared(self):  # type: ignore[no-untyped-def]
+    def _last_prepared(self) -> Prepared:
         assert self.controller is not None and self.controller.last_prepared is not None
         return self.controller.last_prepared
 

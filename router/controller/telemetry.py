@@ -14,6 +14,7 @@ from router.mqtt import (
 )
 
 CRITICAL = {"estop", "commit_failed", "clock_skew", "router_offline"}
+INFO = {"router_answers", "router_back"}  # good news
 
 
 def publish_frame(feed: MqttFeed, ctl: Controller, o: FrameOutcome, alarms: int) -> None:
@@ -37,6 +38,7 @@ def publish_frame(feed: MqttFeed, ctl: Controller, o: FrameOutcome, alarms: int)
             seal_ms=o.seal_ms,
             upload_ms=o.upload_ms,
             commit_ms=o.commit_ms,
+            late_ms=o.late_ms,
             skipped=o.skipped,
             routers_down=o.routers_down,
             alarms=alarms,
@@ -82,7 +84,7 @@ def publish_alarm(feed: MqttFeed, frame: int | None, source: str, code: str, tex
     feed.publish_alarm(
         Alarm(
             frame=frame,
-            severity="critical" if code in CRITICAL else "warning",
+            severity="critical" if code in CRITICAL else "info" if code in INFO else "warning",
             source=source,
             code=code,
             message=text,

@@ -40,7 +40,8 @@ EXAMPLES: dict[str, BaseModel] = {
         scenario="bench-4", frame=1042, time=_T, slots=200, slot_ms=5.0, packets_planned=240,
         packets_undelivered=0, packets_delivered=240.0, energy_planned_j=503.7,
         energy_delivered_j=503.1, loss_j=9.86, objective=1.10625, lower_bound=1.10488,
-        gap=0.0012, plan_ms=54.6, seal_ms=3.1, upload_ms=21.4, commit_ms=4.2, skipped=False,
+        gap=0.0012, plan_ms=54.6, seal_ms=3.1, upload_ms=21.4, commit_ms=4.2, late_ms=0.0,
+        skipped=False,
         routers_down=(), alarms=0, mqtt_dropped=0,
     ),
     "router_state": RouterState(

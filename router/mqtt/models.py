@@ -54,6 +54,9 @@ class FrameSummary(Payload):
     seal_ms: float = Field(ge=0, description="header sealing time")
     upload_ms: float = Field(ge=0, description="slot-table upload time, all routers")
     commit_ms: float = Field(ge=0, description="bank commit time, all routers")
+    late_ms: float = Field(
+        default=0.0, ge=0, description="started this long after the frame before ended"
+    )
     skipped: bool = Field(description="true: a commit failed and no router ran this frame")
     routers_down: tuple[Id, ...] = Field(description="routers left out of this frame's plan")
     alarms: int = Field(ge=0, description="alarms raised during the frame")

@@ -1,0 +1,88 @@
+"""E-stops from outside the frame loop: Ctrl-C and SIGTERM on ``ppr run``, and
+``ppr estop`` from another shell. Every gate opens, the journal says why, exit 130."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.keystore import KeyStore
+from router.journal import read_records, verify_journal
+from tests.bench_process import TwinProcess, ppr, router_states, wait_line
+from tests.controller_support import bench
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def journal_ok(out: Path, keys: Path) -> list:
+    path = out / "journal.sqlite"
+    assert verify_journal(path, KeyStore.open(keys).signing_public_key()).ok
+    return list(read_records(path))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_a_signal_opens_every_gate_and_ends_the_run(tmp_path: Path, sig: signal.Signals):
+    keys, out = tmp_path / "keys", tmp_path / "out"
+    KeyStore.init(keys, bench())
+    with TwinProcess(keys) as twin:  # the routers outlive the controller: look at them
+        scenario = twin.scenario_file(tmp_path / "bench.toml")
+        proc = subprocess.Popen(
+            ppr("run", "--hardware", "--scenario", str(scenario), "--keys", str(keys),
+                "--out", str(out), "--frames", "40"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            wait_line(proc, "frame ")
+            proc.send_signal(sig)
+            rest, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 130, rest
+        name = signal.Signals(sig).name
+        assert f"stopped   {name}: e-stop: every gate opened" in rest
+        # e-stopped, not merely timed out: the routers latch "fault" until cleared
+        assert set((await router_states(twin.addresses)).values()) == {"fault"}
+    records = journal_ok(out, keys)
+    (stop,) = [r.payload for r in records if r.kind == "estop"]
+    assert stop == {"reason": f"{name}: e-stop", "failed": {}}
+    done = [r for r in records if r.kind == "frame" and r.payload.get("phase") == "done"]
+    assert 1 <= len(done) < 40
+
+
+async def test_ppr_estop_from_another_shell_stops_the_run(tmp_path: Path):
+    out = tmp_path / "out"
+    proc = await asyncio.create_subprocess_exec(
+        *ppr("run", "--out", str(out), "--keys", str(tmp_path / "keys"), "--frames", "40"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        while b"frame " not in await asyncio.wait_for(proc.stdout.readline(), 120):
+            pass
+        stopped_at = time.monotonic()
+        estop = await asyncio.create_subprocess_exec(
+            *ppr("estop", "--run", str(out)), stdout=asyncio.subprocess.PIPE
+        )
+        said, _ = await asyncio.wait_for(estop.communicate(), 60)
+        assert estop.returncode == 0, said
+        addresses = json.loads((out / "addresses.json").read_text())
+        assert said.decode().split() == [w for r in addresses for w in (r, "e-stopped")]
+        rest = await asyncio.wait_for(proc.stdout.read(), 60)
+        assert await proc.wait() == 130, rest
+        # noticed when the next frame would not arm: within about two frames
+        assert time.monotonic() - stopped_at < 10
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    records = journal_ok(out, tmp_path / "keys")
+    (stop,) = [r.payload for r in records if r.kind == "estop"]
+    assert stop["reason"].startswith("router R") and stop["reason"].endswith("was e-stopped")
