@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from firmware_bridge import framed
 from firmware_bridge.fdio import write_all
+from firmware_bridge.tasks import stop_tasks
 from sim_hw import modbus_codec as mb
 
 GATEWAY_NO_RESPONSE = 0x0B  # Modbus exception 11: gateway target device failed to respond
@@ -240,8 +241,8 @@ class PtyLine:
         self._loop.remove_reader(self.master)
         if self._idle is not None:
             self._idle.cancel()
-        self._worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._worker
+        failed = await stop_tasks(self._worker)
+        if failed:
+            raise failed[0]
         os.close(self.master)
         os.close(self.slave)

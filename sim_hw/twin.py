@@ -12,7 +12,6 @@ exactly (event by event) whenever a request arrives, on a periodic tick, and on 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import random
 import time
@@ -24,6 +23,7 @@ from bench import Scenario, Topology, load_with_topology
 from firmware_bridge import framed
 from firmware_bridge.headers import HeaderError
 from firmware_bridge.keystore import KeyStore
+from firmware_bridge.tasks import stop_tasks
 from sim_hw import modbus_codec as mb
 from sim_hw.bus import DcBus
 from sim_hw.description import device_description
@@ -105,10 +105,9 @@ class Twin:
             self._links.clear()
         finally:
             tick, self._tick = self._tick, None
-            if tick is not None:
-                tick.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await tick  # a bug in the bus model surfaces here
+            failed = await stop_tasks(tick)
+            if failed:
+                raise failed[0]  # a bug in the bus model surfaces here
 
     def _build(self) -> None:
         try:

@@ -69,10 +69,11 @@ class _ModbusDriver(RouterDriver):
                 trip.sending()
             try:
                 # pymodbus times out at self.timeout (+ wire time); this is the safety net
-                reply = await asyncio.wait_for(
-                    getattr(shared.link, method)(*args, device_id=self.address.unit, **kw),
-                    2 * (self.timeout + self.wire_s) + 0.1,
-                )
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                async with asyncio.timeout(2 * (self.timeout + self.wire_s) + 0.1):
+                    reply = await getattr(shared.link, method)(
+                        *args, device_id=self.address.unit, **kw
+                    )
             except ModbusIOException as exc:
                 # pymodbus reports its timeout and a mismatched reply with one class
                 if "No response" in str(exc):

@@ -16,6 +16,7 @@ from bench import Scenario
 from firmware_bridge.driver import RouterDriver, open_driver
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.keystore import KeyStore
+from firmware_bridge.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,7 @@ class Fleet:
         await d.heartbeat()
 
     async def close(self) -> None:
-        for task in self._hearts.values():
-            task.cancel()
-        await asyncio.gather(*self._hearts.values(), return_exceptions=True)
+        await stop_tasks(*self._hearts.values())
         self._hearts.clear()
         await asyncio.gather(*(d.close() for d in self.drivers.values()), return_exceptions=True)
 
@@ -115,7 +114,8 @@ class Fleet:
         """Try every down router once; set up the ones that answer again and return them."""
 
         async def attempt(rid: str) -> None:
-            await asyncio.wait_for(self._setup(rid), PROBE_TIMEOUT_S + 4 * self.timeout_s)
+            async with asyncio.timeout(PROBE_TIMEOUT_S + 4 * self.timeout_s):
+                await self._setup(rid)
 
         back = []
         results = await self.each(attempt, list(self.down))
@@ -134,7 +134,8 @@ class Fleet:
         """E-stop every router at once, down ones included (they may only be mute)."""
 
         async def stop(rid: str) -> None:
-            await asyncio.wait_for(self.drivers[rid].estop(), ESTOP_TIMEOUT_S)
+            async with asyncio.timeout(ESTOP_TIMEOUT_S):
+                await self.drivers[rid].estop()
 
         results = await self.each(stop, self.drivers)
         return {rid: r if isinstance(r, BaseException) else None for rid, r in results.items()}

@@ -29,6 +29,7 @@ from bench import Scenario, Topology
 from firmware_bridge.driver import Attribution, CommitResult, Meters, RouterDriver, RouterStatus
 from firmware_bridge.errors import ArmError, BridgeError
 from firmware_bridge.keystore import KeyStore
+from firmware_bridge.tasks import stop_tasks
 from router.controller.clocks import FIRST_SAMPLES, ClockKeeper, now
 from router.controller.fleet import Fleet
 from router.controller.outcome import FrameOutcome, RunOptions
@@ -113,8 +114,7 @@ class Controller:
         try:
             return await self._frames()
         finally:
-            sampler.cancel()
-            await asyncio.gather(sampler, return_exceptions=True)
+            await stop_tasks(sampler)
 
     async def _frames(self) -> list[FrameOutcome]:
         opts = self.options

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from bench import Scenario
 from firmware_bridge.headers.errors import KeyStoreError
 from firmware_bridge.keystore import KeyStore
+from firmware_bridge.tasks import stop_tasks
 from router.controller.fleet import Fleet, FleetError
 from router.controller.loop import Controller
 from router.controller.outcome import FrameOutcome, RunOptions
@@ -174,8 +175,7 @@ class Session:
                     outcomes = await controller.run()
                 finally:
                     if commands is not None:
-                        commands.cancel()
-                        await asyncio.gather(commands, return_exceptions=True)
+                        await stop_tasks(commands)
                     if controller.stop_reason and not self.estopped:
                         await self.estop(controller.stop_reason)
                     if self._estop_task is not None:

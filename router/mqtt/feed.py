@@ -22,6 +22,7 @@ from types import TracebackType
 
 import aiomqtt
 
+from firmware_bridge.tasks import stop_tasks
 from router.mqtt.buffer import Message, Outbox
 from router.mqtt.commands import parse_command
 from router.mqtt.models import (
@@ -182,10 +183,10 @@ class MqttFeed:
                     client.publish(self.topics.status, OFFLINE, qos=QOS, retain=True),
                     timeout_s,
                 )
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        failed = await stop_tasks(self._task)
         self._task = None
+        if failed:
+            raise failed[0]
 
     # --- the background task --------------------------------------------------------
 
