@@ -11,6 +11,9 @@ Syntax: ``KIND[=VALUE][@ROUTER]``, for example::
     stuck-closed=R2:3    gate of port 3 of R2 never opens
     trip=L23             line (or SOP) L23 is held open by its breaker
     skew=300@R2          R2's clock jumps 300 us ahead
+    bank-flip@R2         R2's staging memory flips a bit of every slot-table write (a
+                         failing RAM, or another writer on the bus): its commits fail
+                         their CRC check
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from bench import Scenario
 from sim_hw.errors import FaultSpecError
 
 LINK_FAULTS = ("drop", "corrupt", "delay", "offline")
-KINDS = (*LINK_FAULTS, "stuck-open", "stuck-closed", "trip", "skew")
+KINDS = (*LINK_FAULTS, "stuck-open", "stuck-closed", "trip", "skew", "bank-flip")
+NO_VALUE = ("offline", "bank-flip")  # KIND@ROUTER
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Fault:
             return f"{self.kind}={self.router}:{self.port}"
         if self.kind == "trip":
             return f"trip={self.resource}"
-        value = "" if self.kind == "offline" else f"={self.value:g}"
+        value = "" if self.kind in NO_VALUE else f"={self.value:g}"
         return f"{self.kind}{value}" + (f"@{self.router}" if self.router else "")
 
 
@@ -59,9 +63,9 @@ def parse_fault(text: str, scenario: Scenario) -> Fault:
         if value not in known:
             raise FaultSpecError(f"fault '{text}': needs a line or SOP id")
         return Fault(kind, resource=value)
-    if kind == "offline":
+    if kind in NO_VALUE:
         if has_value or not router:
-            raise FaultSpecError(f"fault '{text}': write offline@ROUTER")
+            raise FaultSpecError(f"fault '{text}': write {kind}@ROUTER")
         return Fault(kind, router=router)
     try:
         number = float(value)

@@ -154,6 +154,8 @@ class RouterModel:
         self.frame_attribution: dict[int, dict[tuple[int, int], list[float]]] = {}
         self.latched: tuple[int, dict[tuple[int, int], list[float]]] = (0, {})
         self.store: dict[bytes, float] = {}  # inner entry -> energy held (J)
+        self.flip_bank_writes = 0  # injected fault: > 0 flips a bit of each window write
+        self.bank_flips = 0
 
     # --- time -------------------------------------------------------------------------
 
@@ -218,6 +220,9 @@ class RouterModel:
         base = self.config["upload_page"] * _MAP.params["window_entries"] * ROW_BYTES
         start = base + offset
         self.rows[start : start + len(data)] = data
+        if self.flip_bank_writes and data:
+            self.rows[start] ^= 0x01  # what the bus wrote is not what the memory holds
+            self.bank_flips += 1
         if self.staging == "ready":
             self.staging, self.staged = "loading", None
         elif self.staging == "empty":

@@ -330,6 +330,9 @@ class Twin:
         elif f.kind == "skew":
             assert f.router is not None
             self.routers[f.router].jump_clock(sign * f.value)
+        elif f.kind == "bank-flip":
+            assert f.router is not None
+            self.routers[f.router].flip_bank_writes += sign
 
     def _diagnostics(self, rid: str) -> dict[str, int]:
         counts = self.injected[rid]
@@ -345,6 +348,7 @@ class Twin:
             "clock_skew_us": int(
                 sum(f.value for f in self.faults if f.kind == "skew" and f.router == rid)
             ),
+            "injected_bank_flips": self.routers[rid].bank_flips,
         }
 
     def _ends(self, resource: str):

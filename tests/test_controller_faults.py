@@ -54,6 +54,43 @@ async def test_lossy_links_and_a_router_offline_every_frame_accounted_for(tmp_pa
     assert sum(c["injected_drops"] for c in counts.values()) > 0
 
 
+async def test_a_failed_commit_skips_that_frame_on_every_router(tmp_path):
+    frames = 5
+    session = Session(config(tmp_path, bench(), frames=frames))
+    flip = []
+
+    def on_frame(outcome, alarms):
+        if not flip:  # frame 2 is armed: the next upload (frame 3) meets a corrupting R2
+            flip.append(session.twin.inject("bank-flip@R2"))
+        elif len(flip) == 1:  # frame 3 failed to commit on R2; frame 4 finds R2 healthy
+            session.twin.clear(flip[0])
+            flip.append(None)
+
+    session.on_frame = on_frame
+    result = await session.run()
+    assert result.verified.ok, result.verified.one_line()
+    first = result.outcomes[0].frame
+    bad = first + 2
+    assert [o.frame for o in result.outcomes] == list(range(first, first + frames))
+    assert [o.frame for o in result.outcomes if o.skipped] == [bad]
+    for o in result.outcomes:
+        if o.frame != bad:
+            assert o.packets_delivered == o.packets_planned == 240, o.problems
+    # R1, R3 and R4 committed frame 3 but none ran it: no half frame
+    routers = session.twin.routers
+    assert {rid: r.frames_completed for rid, r in routers.items()} == {
+        rid: frames - 1 for rid in routers
+    }
+    assert routers["R2"].bank_flips > 0 and routers["R2"].counters["crc_refusals"] > 0
+    records = list(read_records(result.journal))
+    (commit,) = [r.payload for r in records if r.kind == "commit" and r.frame == bad]
+    assert "crc_mismatch" in commit["routers"]["R2"]["error"]
+    assert all("crc" in commit["routers"][rid] for rid in ("R1", "R3", "R4"))
+    failed = [r for r in records if r.kind == "alarm" and r.payload["code"] == "commit_failed"]
+    assert [(r.frame, r.payload["source"]) for r in failed] == [(bad, "R2")]
+    assert not any(r.payload["code"] == "router_offline" for r in records if r.kind == "alarm")
+
+
 async def test_controller_killed_mid_frame_routers_go_safe_and_a_restart_resumes(tmp_path):
     keys = tmp_path / "keys"
     KeyStore.init(keys, bench())

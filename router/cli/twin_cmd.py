@@ -27,7 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fault", action="append", default=[], metavar="SPEC",
         help=f"inject a fault, KIND[=VALUE][@ROUTER]; kinds: {', '.join(KINDS)} "
-        "(e.g. drop=0.05, corrupt=0.01@R2, offline@R4, stuck-open=R2:1, trip=L23, skew=300@R2)",
+        "(e.g. drop=0.05, corrupt=0.01@R2, offline@R4, stuck-open=R2:1, trip=L23, skew=300@R2, "
+        "bank-flip@R2)",
     )  # fmt: skip
     parser.add_argument(
         "--keys", type=Path, default=DEFAULT_STORE,
