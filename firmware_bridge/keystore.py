@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bench import Scenario
+from firmware_bridge.files import fsync_dir, write_file
 from firmware_bridge.headers.errors import KeyPermissionError, KeyStoreError, Layer
 from firmware_bridge.headers.frame import SealingKeys
 from firmware_bridge.headers.keys import KeyRing, Party, PartyKind, layer_key
@@ -128,9 +129,9 @@ class KeyStore:
             store = cls(tmp, manifest)
             store.manifest = store._write_epoch(1, previous=None, renew_devices=True)
             store.manifest = store._write_signing_key()
-            _write_file(tmp / MANIFEST, store.manifest.model_dump_json(indent=1).encode(), 0o644)
+            write_file(tmp / MANIFEST, store.manifest.model_dump_json(indent=1).encode(), 0o644)
             os.replace(tmp, path)  # the whole store appears at once, or not at all
-            _fsync_dir(path.absolute().parent)
+            fsync_dir(path.absolute().parent)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise KeyStoreError(f"{path}: cannot write the key store: {exc}") from exc
@@ -167,7 +168,7 @@ class KeyStore:
         manifest = staged._write_epoch(current.epoch + 1, current.epoch, all_parties)
         if manifest.signing is None:  # a store made before journal signing existed
             manifest = KeyStore(self.path, manifest)._write_signing_key()
-        _write_file(self.path / MANIFEST, manifest.model_dump_json(indent=1).encode(), 0o644)
+        write_file(self.path / MANIFEST, manifest.model_dump_json(indent=1).encode(), 0o644)
         for epoch in current.epochs.keys() - manifest.epochs.keys():
             shutil.rmtree(self._epoch_dir(epoch), ignore_errors=True)  # pruned epochs
         self.manifest = manifest
@@ -188,17 +189,17 @@ class KeyStore:
         tmp.mkdir(mode=0o700)
         public: dict[str, dict[str, str]] = {"routers": {}, "terminals": {}}
         controller = X25519PrivateKey.generate()
-        _write_file(tmp / "controller.key", _pem(controller), 0o600)
+        write_file(tmp / "controller.key", _pem(controller), 0o600)
         for party in self.parties():
             old = (
                 None if renew_devices or previous is None else self._maybe_private(previous, party)
             )
             key = old or X25519PrivateKey.generate()
-            _write_file(tmp / _file_name(party), _pem(key), 0o600)
+            write_file(tmp / _file_name(party), _pem(key), 0o600)
             public[f"{party.kind}s"][party.name] = key.public_key().public_bytes_raw().hex()
         shutil.rmtree(final, ignore_errors=True)  # a leftover of a rotation that never committed
         os.replace(tmp, final)
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         entry = EpochEntry(
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             controller=controller.public_key().public_bytes_raw().hex(),
@@ -211,7 +212,7 @@ class KeyStore:
 
     def _write_signing_key(self) -> Manifest:
         key = Ed25519PrivateKey.generate()
-        _write_file(self.path / SIGNING_KEY, _pem(key), 0o600)
+        write_file(self.path / SIGNING_KEY, _pem(key), 0o600)
         return self.manifest.model_copy(
             update={"signing": key.public_key().public_bytes_raw().hex()}
         )
@@ -374,24 +375,3 @@ def _mode(path: Path) -> int | None:
         return stat.S_IMODE(path.stat(follow_symlinks=False).st_mode)
     except FileNotFoundError:
         return None
-
-
-def _write_file(path: Path, data: bytes, mode: int) -> None:
-    """Write via a temporary file and rename: a reader sees the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    try:
-        os.fchmod(fd, mode)  # O_CREAT's mode is only applied to a new file
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -155,14 +155,14 @@ def test_rotate_appends_new_parties_without_renumbering(store: KeyStore):
 
 
 def test_failed_rotation_leaves_the_store_as_it_was(store: KeyStore, monkeypatch):
-    real = keystore._write_file
+    real = keystore.write_file
 
     def crash_on_manifest(path: Path, data: bytes, mode: int) -> None:
         if path.name == keystore.MANIFEST:
             raise OSError(28, "No space left on device")
         real(path, data, mode)
 
-    monkeypatch.setattr(keystore, "_write_file", crash_on_manifest)
+    monkeypatch.setattr(keystore, "write_file", crash_on_manifest)
     with pytest.raises(KeyStoreError, match="No space left on device"):
         store.rotate()
     monkeypatch.undo()
@@ -176,7 +176,7 @@ def test_failed_init_leaves_nothing(tmp_path: Path, monkeypatch):
     def crash(path: Path, data: bytes, mode: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(keystore, "_write_file", crash)
+    monkeypatch.setattr(keystore, "write_file", crash)
     with pytest.raises(KeyStoreError):
         KeyStore.init(tmp_path / "keys", SCENARIO)
     assert list(tmp_path.iterdir()) == []

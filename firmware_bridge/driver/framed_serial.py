@@ -86,11 +86,7 @@ class FramedSerialDriver(RouterDriver):
         if self._shared is None:
             return
         self._shared = None
-
-        async def closer(link: SerialLink) -> None:
-            link.close()
-
-        await _POOL.release(self.address.link, closer)
+        await _POOL.release(self.address.link)
 
     async def _request(self, op: int, payload: bytes, trip: RoundTrip | None = None) -> bytes:
         assert self._shared is not None, "driver is not open"

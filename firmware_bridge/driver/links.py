@@ -17,9 +17,14 @@ import contextvars
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-L = TypeVar("L")
+
+class Link(Protocol):
+    def close(self) -> None: ...
+
+
+L = TypeVar("L", bound=Link)
 
 _BULK: contextvars.ContextVar[bool] = contextvars.ContextVar("bulk", default=False)
 
@@ -108,7 +113,8 @@ class LinkPool(Generic[L]):
             shared.refs += 1
             return shared
 
-    async def release(self, key: Hashable, closer: Callable[[L], Awaitable[None]]) -> None:
+    async def release(self, key: Hashable) -> None:
+        """One driver fewer on the link; the last one closes it."""
         async with self._lock():
             k = self._key(key)
             shared = self._open.get(k)
@@ -117,7 +123,7 @@ class LinkPool(Generic[L]):
             shared.refs -= 1
             if shared.refs <= 0:
                 del self._open[k]
-                await closer(shared.link)
+                shared.link.close()
         if not self._open:
             self._guard.pop(id(asyncio.get_running_loop()), None)
 

@@ -9,6 +9,7 @@ class retries with its named backoff, and checks every reply against its request
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,8 +35,9 @@ class _ModbusDriver(RouterDriver):
         """The longest transaction's time on the wire (0: not a serial line)."""
         return 0.0
 
+    @abstractmethod
     def _client(self) -> ModbusBaseClient:
-        raise NotImplementedError
+        """A pymodbus client for this address (TCP or RTU), not yet connected."""
 
     async def _connect(self) -> None:
         async def opener() -> ModbusBaseClient:
@@ -51,11 +53,7 @@ class _ModbusDriver(RouterDriver):
         if self._shared is None:
             return
         self._shared = None
-
-        async def closer(client: ModbusBaseClient) -> None:
-            client.close()
-
-        await _POOL.release(self.address.link, closer)
+        await _POOL.release(self.address.link)
 
     async def _call(self, method: str, *args: Any, trip: RoundTrip | None = None, **kw: Any) -> Any:
         assert self._shared is not None, "driver is not open"

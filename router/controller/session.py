@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench import Scenario
+from firmware_bridge.files import write_file
 from firmware_bridge.headers.errors import KeyStoreError
 from firmware_bridge.keystore import KeyStore
 from firmware_bridge.tasks import stop_tasks
@@ -156,7 +157,8 @@ class Session:
                 stack.push_async_callback(fleet.close)
                 self.fleet = fleet
                 cfg.out_dir.mkdir(parents=True, exist_ok=True)
-                _write_atomic(cfg.out_dir / ADDRESSES, json.dumps(addresses, indent=1) + "\n")
+                listing = json.dumps(addresses, indent=1) + "\n"
+                write_file(cfg.out_dir / ADDRESSES, listing.encode())
                 journal_path = cfg.out_dir / JOURNAL
                 journal = Journal.open(
                     journal_path, store.signing_key(), genesis={"scenario": cfg.scenario.name}
@@ -264,9 +266,3 @@ class Session:
             from router.controller.telemetry import publish_frame
 
             publish_frame(self.feed, self.controller, outcome, len(self.alarms))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

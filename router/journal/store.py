@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from firmware_bridge.files import fsync_dir
 from router.journal.errors import (
     JournalCorruptError,
     JournalError,
@@ -206,7 +207,7 @@ class Journal:
             s for s in SCHEMA.split(";") if s.strip()
         ]
         _insert(conn, [record], before=schema)
-        _fsync_dir(path.absolute().parent)  # the new file and its WAL survive a power cut
+        fsync_dir(path.absolute().parent)  # the new file and its WAL survive a power cut
         return record
 
     # --- appending --------------------------------------------------------------------
@@ -358,11 +359,3 @@ def _raise_if_bad(path: Path, public: bytes) -> None:
             f"(ppr journal verify {path})",
             seq=report.bad.seq,
         )
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
