@@ -66,6 +66,8 @@ def test_plan_json_follows_the_design(tmp_path: Path, solver: str):
     assert len(first["route"]) == len(first["slots"])
     assert check_plan(load_scenario(bundled_path()), plan).ok
     summary = result.stdout
+    # nothing but the summary: no solver banner on the terminal (HiGHS writes to fd 1)
+    assert summary.startswith(f"bench-4: {solver} plan"), summary
     assert "objective" in summary and "delivered" in summary and "solve" in summary
 
 

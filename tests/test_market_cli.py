@@ -43,6 +43,17 @@ def test_json_is_the_result(capsys):
     assert doc["budget"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_json_on_stdout_is_all_a_pipe_reads():
+    """What `ppr market --json | jq` sees: one JSON document, no solver banner (HiGHS
+    writes its own to the process's stdout, which capsys does not catch)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "router.cli", "market", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["mechanism"] == "vcg"
+
+
 def test_nash_weights_from_the_command_line(capsys):
     code, out, _ = ppr(capsys, "market", "--mechanism", "nash", "--weight", "B2=2", "--json")
     doc = json.loads(out)
