@@ -5,8 +5,11 @@ VENV  := .venv
 STAMP := $(VENV)/.installed
 OUT   ?= ppr-out
 KEYS  ?= ppr-keys
-# Numba's on-disk cache, kept out of the source tree.
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+# Numba's on-disk cache, kept out of the source tree, one per version of the kernels:
+# Numba checks only the file a cached function is defined in, and a kernel compiled
+# against another file's old NamedTuple layout crashes the process when loaded.
+KERNELS := $(shell cat scheduler/*.py scheduler/lagrangian/*.py 2>/dev/null | sha1sum | cut -c1-12)
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba/$(KERNELS)
 
 .PHONY: run test setup lint bench
 

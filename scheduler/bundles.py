@@ -67,7 +67,7 @@ class Packets(NamedTuple):
 class Work(NamedTuple):
     """Scratch for one DP at a time: cost, row and hold_prefix per offset, the DP's
     choices per (route, segment, offset), the best cost and route per offset, a packet's
-    segment slots, and candidate offsets."""
+    segment slots, candidate offsets and the cheapest of them in order."""
 
     cost: Floats
     row: Floats
@@ -77,6 +77,7 @@ class Work(NamedTuple):
     best_route: Ints
     slots: Ints
     candidates: Ints
+    cheapest: Ints  # positions of the cheapest candidates, in order
 
 
 @njit(cache=True, nogil=True)
@@ -95,6 +96,7 @@ def make_work(a, n_slots):
         np.empty(n_slots),
         np.empty(n_slots, dtype=np.int64),
         np.empty(max_segs, dtype=np.int64),
+        np.empty(n_slots, dtype=np.int64),
         np.empty(n_slots, dtype=np.int64),
     )
 

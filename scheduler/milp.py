@@ -17,6 +17,7 @@ import highspy
 import numpy as np
 
 from scheduler.errors import SolverError
+from scheduler.highs import new_highs
 from scheduler.plan import Assignment, Plan, to_plan
 from scheduler.problem import PlanningProblem
 
@@ -161,13 +162,12 @@ def solve_milp(problem: PlanningProblem, options: MilpOptions = MilpOptions()) -
     start = time.perf_counter()
     builder = _ModelBuilder(problem)
     builder.build()
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(options.time_limit_s))
-    h.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
-    h.setOptionValue("mip_abs_gap", 1e-12)
-    if options.threads:
-        h.setOptionValue("threads", int(options.threads))
+    h = new_highs(
+        threads=options.threads or None,
+        time_limit=float(options.time_limit_s),
+        mip_rel_gap=float(options.mip_rel_gap),
+        mip_abs_gap=1e-12,
+    )
     h.passModel(builder.lp())
     h.run()
     status = h.getModelStatus()

@@ -8,7 +8,15 @@ import pytest
 
 from bench import parse_dict
 from bench.generate import GeneratorSpec, generate
-from scheduler import MilpOptions, build_problem, solve_greedy, solve_lr, solve_milp, verify_plan
+from scheduler import (
+    LrOptions,
+    MilpOptions,
+    build_problem,
+    solve_greedy,
+    solve_lr,
+    solve_milp,
+    verify_plan,
+)
 
 REL = 1e-6
 
@@ -44,3 +52,46 @@ def test_lr_brackets_the_milp_optimum(spec):
     assert greedy.objective >= optimum - tol
     assert lr.objective <= greedy.objective + 1e-12
     assert 0.0 <= lr.gap <= 1.0
+
+
+def lp_relaxation(problem) -> float:
+    """The LP relaxation of the exact model, by HiGHS on the time-expanded flow model of
+    ``scheduler.milp`` (built apart from lr's column masters) with integrality dropped.
+    No Lagrangian bound can exceed it, and the best one equals it."""
+    import highspy
+
+    from scheduler.milp import _ModelBuilder
+
+    builder = _ModelBuilder(problem)
+    builder.build()
+    lp = builder.lp()
+    lp.integrality_ = [highspy.HighsVarType.kContinuous] * lp.num_col_
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp)
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    return h.getInfo().objective_function_value
+
+
+@pytest.mark.parametrize(
+    "spec", list(instances()), ids=lambda s: f"{s.family}-{s.routers}r-s{s.seed}"
+)
+def test_finishing_reaches_the_lp_bound_and_keeps_the_bracket(spec):
+    """With a finishing budget, column generation lifts the certified bound to the LP
+    relaxation (worked out apart, by HiGHS on the flow model), and HiGHS's pick of the
+    pooled packets is still a feasible plan no better than the optimum."""
+    scenario, topology = parse_dict(generate(spec))
+    problem = build_problem(scenario, topology)
+    optimum = solve_milp(problem, MilpOptions(time_limit_s=60)).objective
+    relaxed = lp_relaxation(problem)
+    plain = solve_lr(problem)
+    lr = solve_lr(problem, LrOptions(finish_s=10.0))
+    recomputed = verify_plan(scenario, lr.to_json())
+    assert recomputed == pytest.approx(lr.objective, rel=1e-9, abs=1e-12)
+    tol = REL * max(1.0, abs(optimum))
+    assert lr.lower_bound <= relaxed + tol
+    assert optimum - tol <= lr.objective <= plain.objective + 1e-12
+    assert lr.lower_bound >= plain.lower_bound - 1e-12
+    if lr.stats["finish"].get("converged"):
+        assert lr.lower_bound == pytest.approx(relaxed, rel=REL, abs=1e-9)

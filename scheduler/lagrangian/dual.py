@@ -64,6 +64,32 @@ def _quiet_transfer(a, k, out):
     return total
 
 
+SMALL_SELECT = 64  # below this many packets, select by insertion rather than sort
+
+
+@njit(cache=True, nogil=True)
+def _cheapest(best, candidates, n_cand, n, buffer):
+    """Positions (into ``candidates``) of the min(n, n_cand) cheapest candidates, cheapest
+    first, ties by position: what a stable sort's prefix would give, without sorting
+    them all or allocating when n is small."""
+    if n > SMALL_SELECT:
+        return np.argsort(best[candidates[:n_cand]], kind="mergesort")
+    m = 0
+    for i in range(n_cand):
+        v = best[candidates[i]]
+        if m == n and v >= best[candidates[buffer[m - 1]]]:
+            continue
+        j = m if m < n else n - 1  # where it goes in: after every value <= v
+        while j > 0 and best[candidates[buffer[j - 1]]] > v:
+            if j < n:
+                buffer[j] = buffer[j - 1]
+            j -= 1
+        buffer[j] = i
+        if m < n:
+            m += 1
+    return buffer[:m]
+
+
 @njit(cache=True, nogil=True)
 def lagrangian_subproblems(a, prices, out):
     """Solve every transfer's relaxed subproblem exactly.
@@ -110,7 +136,7 @@ def lagrangian_subproblems(a, prices, out):
                 if best[w] - value < 0.0:
                     candidates[n_cand] = w
                     n_cand += 1
-            order = np.argsort(best[candidates[:n_cand]], kind="mergesort")
+            order = _cheapest(best, candidates, n_cand, n, work.cheapest)
             cutoff = value if n_cand < n else best[candidates[order[n - 1]]]
             if span == width or floor + a.delay_price * span > cutoff:
                 break

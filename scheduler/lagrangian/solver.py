@@ -12,9 +12,15 @@ resource are nearly flat (a level set by its capacity, tilted by the small delay
 slot-by-slot steps alone need hundreds of iterations to find that level, blocks find it
 in a few.
 
+Before the subgradient, on a bench loaded past some resource's capacity for the frame,
+the price levels come from column generation on the frame-aggregated master
+(``pricing.Levels``, HiGHS): the subgradient finds such levels slowly.
+
 Feasible plans come from the relaxed solution: keep every relaxed packet whose places
-are free, re-place the rest on their cheapest free places (``primal.repair_relaxed``),
-and finish with a remove-and-reinsert local search (``primal.improve``).
+are free, re-place the rest on their cheapest free places (``repair.repair_relaxed``),
+and finish with a remove-and-reinsert local search (``local_search``). With a
+finishing budget (``finish_s``), HiGHS then tightens the bound by column generation and
+picks the best plan made of the packets met along the way (``pricing.Finisher``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ from numpy.typing import NDArray
 from scheduler.bundles import Places, Prices
 from scheduler.greedy import greedy_assignment
 from scheduler.lagrangian import dual, local_search, occupancy, repair
+from scheduler.lagrangian.pricing import (
+    FINISH_MAX_COLUMNS,
+    LP_SHARE,
+    Finisher,
+    Levels,
+    Pool,
+    overloaded,
+)
 from scheduler.plan import Assignment, Plan, relative_gap, to_plan
 from scheduler.problem import PlanningProblem
 
@@ -45,6 +59,7 @@ class LrOptions:
     block_factor: int = 8  # each refinement divides the block of slots priced together
     min_theta: float = 1e-3  # stop when theta falls below this at single-slot prices
     repair_every: int = 5
+    repair_share: float = 0.3  # repairs skipped while they took more than this of the dual's time
     improve_rounds: int = 3
     eject_tries: int = 8  # ejection moves tried per packet and round
     eject_budget: int = 5000  # ejection moves tried per round, in all
@@ -54,6 +69,8 @@ class LrOptions:
     stall_tol: float = 1e-4  # (relative) over this many slot-level iterations
     aim: float = 0.5  # Polyak target: best bound + aim * (best plan - best bound)
     time_limit_s: float | None = None  # stop iterating after this (then repair and polish)
+    levels: bool = True  # price levels by column generation when a resource is overloaded
+    finish_s: float = 0.0  # HiGHS may spend this long on the bound and the plan (0: off)
 
 
 _compiled = False
@@ -70,7 +87,9 @@ def ensure_compiled() -> float:
     from scheduler.lagrangian.warmup import tiny_problem
 
     start = time.perf_counter()
-    LagrangianSolver(tiny_problem(), LrOptions(max_iterations=6, repair_every=2)).run()
+    LagrangianSolver(
+        tiny_problem(), LrOptions(max_iterations=6, repair_every=2, finish_s=1.0)
+    ).run()
     _compiled = True
     return (time.perf_counter() - start) * 1000.0
 
@@ -105,6 +124,12 @@ class LagrangianSolver:
         self.iterations = 0
         self.repairs = 0
         self.orders = self._orders()
+        self.level_rounds = 0
+        self.dual_s = 0.0  # time spent on subproblems and steps, and on repairs
+        self.repair_s = 0.0
+        finishing = options.finish_s > 0 and problem.n_packets < FINISH_MAX_COLUMNS
+        self.pool = Pool(problem) if finishing else None
+        self.finish: dict[str, float] = {}  # what finishing did: rounds, bound and plan gains
 
     # -- bundles --------------------------------------------------------------------------
     def prices(self, weight: float = 1.0) -> Prices:
@@ -116,6 +141,13 @@ class LagrangianSolver:
 
     # -- dual -----------------------------------------------------------------------------
     def dual_value(self) -> float:
+        begin = time.perf_counter()
+        try:
+            return self._dual_value()
+        finally:
+            self.dual_s += time.perf_counter() - begin
+
+    def _dual_value(self) -> float:
         a = self.p.arrays
         sub = dual.lagrangian_subproblems(a, self.prices(), self.relaxed.packets)
         self.overused = dual.count_usage(
@@ -184,6 +216,8 @@ class LagrangianSolver:
 
     def _offer(self, candidate: Assignment, objective: float) -> None:
         self.repairs += 1
+        if self.pool is not None:
+            self.pool.collect(candidate.packets)
         if objective < self.best_objective - 1e-12:
             self.best_objective = objective
             self.best = candidate.copy()
@@ -214,9 +248,11 @@ class LagrangianSolver:
         greedy = greedy_assignment(self.p)
         self._offer(greedy, self._objective(greedy))
         block = self.p.n_slots if opts.coarse_to_fine else 1
+        deadline = None if opts.time_limit_s is None else time.perf_counter() + opts.time_limit_s
+        if opts.levels and self._find_levels([self.best, greedy], deadline):
+            block = self._finer(block)  # the frame's levels are set: shape them in time
         theta, stall, halvings = opts.theta0, 0, 0
         best_lam, best_mu = self.lam.copy(), self.mu.copy()
-        deadline = None if opts.time_limit_s is None else time.perf_counter() + opts.time_limit_s
         history: list[float] = []  # best bound per slot-level iteration
         for it in range(opts.max_iterations):
             if deadline is not None and it > 0 and time.perf_counter() > deadline:
@@ -235,10 +271,17 @@ class LagrangianSolver:
                         block, theta, halvings = self._finer(block), opts.theta0, 0
                     self._restore(best_lam, best_mu)
                     bound = self.dual_value()
+            if self.pool is not None and block == 1:
+                self.pool.collect(self.relaxed.packets)
             if not self.overused:
                 self._offer(self.relaxed, self._objective(self.relaxed))
-            elif it % opts.repair_every == opts.repair_every - 1:
+            elif (
+                it % opts.repair_every == opts.repair_every - 1
+                and self.repair_s <= opts.repair_share * self.dual_s
+            ):
+                began = time.perf_counter()
                 self.repair_relaxed(self.orders[(it // opts.repair_every) % len(self.orders)])
+                self.repair_s += time.perf_counter() - began
             if self.progress:
                 self.progress(it + 1, opts.max_iterations, self.best_bound, self.best_objective)
             gap = relative_gap(self.best_objective, self.best_bound)
@@ -261,12 +304,51 @@ class LagrangianSolver:
                 block, theta, halvings = self._finer(block), opts.theta0, 0
         self._restore(best_lam, best_mu)
         self.polish()
+        if self.pool is not None:
+            self._finish()
         bound = self.best_bound
         if bound > self.best_objective and bound - self.best_objective <= 1e-9 * max(
             1.0, abs(self.best_objective)
         ):
             bound = self.best_objective  # rounding at a proven optimum
         return self.best, self.best_objective, bound
+
+    def _find_levels(self, seeds: list[Assignment], deadline: float | None) -> bool:
+        """Set the prices to the best frame-wide levels when the relaxed solution at zero
+        prices overloads a resource or buffer for the frame as a whole; True if it did."""
+        bound = self.dual_value()  # at zero prices: every transfer as if alone
+        self.best_bound = max(self.best_bound, bound)
+        if not overloaded(self.p, self.res_use, self.store_use):
+            return False
+        levels = Levels(self.p)
+        levels.run(self, seeds, deadline)
+        self.level_rounds = levels.rounds
+        return True
+
+    def _finish(self) -> None:
+        """Column generation for the bound, then HiGHS's best plan of the pooled packets
+        (polished, kept if better), within ``finish_s``."""
+        assert self.pool is not None
+        begin = time.perf_counter()
+        budget = self.options.finish_s
+        bound0, plan0 = self.best_bound, self.best_objective
+        finisher = Finisher(self.p, self.pool, self.best, self.lam, self.mu)
+        finisher.tighten(self, begin + LP_SHARE * budget)
+        left = budget - (time.perf_counter() - begin)
+        candidate = finisher.best_plan(max(0.05 * budget, left))
+        if candidate is not None:
+            before = self.best_objective
+            self._offer(candidate, self._objective(candidate))  # recomputed exactly
+            if self.best_objective < before:
+                self.polish()
+        self.finish = {
+            "rounds": finisher.rounds,
+            "lp": finisher.lp_value,  # the restricted master's last LP value (NaN: unsolved)
+            "converged": float(finisher.converged),
+            "bound_gain": self.best_bound - bound0,
+            "plan_gain": plan0 - self.best_objective,
+            "ms": (time.perf_counter() - begin) * 1000.0,
+        }
 
     def _restore(self, lam: NDArray[np.float64], mu: NDArray[np.float64]) -> None:
         self.lam[:], self.mu[:] = lam, mu
@@ -296,5 +378,10 @@ def solve_lr(
         lower_bound=bound,
         solve_ms=solve_ms,
         compile_ms=compile_ms,
-        stats={"iterations": solver.iterations, "plans_tried": solver.repairs},
+        stats={
+            "iterations": solver.iterations,
+            "plans_tried": solver.repairs,
+            "level_rounds": solver.level_rounds,
+            "finish": solver.finish,
+        },
     )

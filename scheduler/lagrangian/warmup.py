@@ -31,7 +31,7 @@ def tiny_problem() -> PlanningProblem:
                     "current_a": 5.0,
                     "value": 1.0,
                 }
-                for i in range(2)
+                for i in range(3)  # 6 packets, 4 slots: overloaded, so levels run too
             ],
         }
     )

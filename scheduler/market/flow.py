@@ -17,6 +17,7 @@ import math
 import highspy
 import numpy as np
 
+from scheduler.highs import new_highs
 from scheduler.market.errors import MarketError
 from scheduler.market.network import SINK, SOURCE, IntArray, MarketNetwork
 
@@ -30,15 +31,11 @@ class FlowSolver:
 
     def __init__(self, net: MarketNetwork) -> None:
         self.net = net
-        self.highs = highspy.Highs()
-        for name, value in (
-            ("output_flag", False),
-            ("solver", "simplex"),
-            ("primal_feasibility_tolerance", _TOLERANCE),
-            ("dual_feasibility_tolerance", _TOLERANCE),
-            ("threads", 1),
-        ):
-            self.highs.setOptionValue(name, value)
+        self.highs = new_highs(
+            solver="simplex",
+            primal_feasibility_tolerance=_TOLERANCE,
+            dual_feasibility_tolerance=_TOLERANCE,
+        )
         self.highs.passModel(self._lp())
         self._basis: highspy.HighsBasis | None = None
 
