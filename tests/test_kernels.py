@@ -24,7 +24,10 @@ def problems():
     ("name", "problem"), list(problems()), ids=lambda x: x if isinstance(x, str) else ""
 )
 @pytest.mark.parametrize("density", [0.0, 0.05, 0.5])
-def test_numba_and_numpy_kernels_agree(name, problem, density):
+@pytest.mark.parametrize("hints", ["none", "random"])
+def test_numba_and_numpy_kernels_agree(name, problem, density, hints):
+    """Whatever window spans the kernel is told to start from (its hints from the last
+    iteration), its answer is the exact one, the NumPy twin's."""
     rng = np.random.default_rng(7)
     p = problem
     shape = (p.n_resources, p.n_slots)
@@ -33,7 +36,10 @@ def test_numba_and_numpy_kernels_agree(name, problem, density):
     active = lam.max(axis=1) > 0 if lam.size else np.zeros(0, bool)
     a, b = Assignment.empty(p), Assignment.empty(p)
     prices = Prices(lam, mu, active, 1.0)
-    v_numba = dual.lagrangian_subproblems(p.arrays, prices, a.packets)
+    spans = np.zeros(p.n_transfers, dtype=np.int64)
+    if hints == "random":
+        spans = rng.integers(0, p.n_slots + 1, p.n_transfers)
+    v_numba = dual.lagrangian_subproblems(p.arrays, prices, a.packets, spans)
     v_numpy = lagrangian_subproblems_numpy(p.arrays, prices, b.packets)
     assert v_numba == pytest.approx(v_numpy, rel=1e-12, abs=1e-12)
     assert np.array_equal(a.route, b.route)

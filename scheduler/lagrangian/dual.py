@@ -91,8 +91,12 @@ def _cheapest(best, candidates, n_cand, n, buffer):
 
 
 @njit(cache=True, nogil=True)
-def lagrangian_subproblems(a, prices, out):
+def lagrangian_subproblems(a, prices, out, spans):
     """Solve every transfer's relaxed subproblem exactly.
+
+    ``spans[k]`` is where transfer k's search of its window starts (the offsets it
+    needed last time: prices move little between iterations) and is updated; any
+    value gives the same, exact, result.
 
     A transfer keeps one constraint of its own: at most one of its packets leaves the
     source per slot. It then takes the ``n_k`` cheapest start slots whose priced cost is
@@ -127,7 +131,7 @@ def lagrangian_subproblems(a, prices, out):
         # route's loss + delay * w. Evaluate a prefix of the window, doubling it until
         # that floor passes the n-th cheapest cost found: later slots cannot be chosen.
         floor = cheapest_floor(a, k)
-        span = first_span(a, width, n)
+        span = min(width, max(first_span(a, width, n), spans[k]))
         while True:
             best_over_routes(a, k, span, prices, places, work)
             # only slots cheaper than the value can be chosen: sort just those
@@ -141,6 +145,7 @@ def lagrangian_subproblems(a, prices, out):
             if span == width or floor + a.delay_price * span > cutoff:
                 break
             span = min(width, 2 * span)
+        spans[k] = span
         for i in range(min(n, n_cand)):
             w = candidates[order[i]]
             total += best[w] - value

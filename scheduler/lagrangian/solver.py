@@ -58,8 +58,7 @@ class LrOptions:
     level_halvings: int = 3  # halvings at one price resolution before refining it
     block_factor: int = 8  # each refinement divides the block of slots priced together
     min_theta: float = 1e-3  # stop when theta falls below this at single-slot prices
-    repair_every: int = 5
-    repair_share: float = 0.3  # repairs skipped while they took more than this of the dual's time
+    repair_every: int = 10
     improve_rounds: int = 3
     eject_tries: int = 8  # ejection moves tried per packet and round
     eject_budget: int = 5000  # ejection moves tried per round, in all
@@ -118,6 +117,7 @@ class LagrangianSolver:
         self.occ = np.zeros((n_res, n_slots), dtype=np.int64)
         self.store_occ = np.zeros((n_store, n_slots), dtype=np.int64)
         self.relaxed = Assignment.empty(problem)
+        self.spans = np.zeros(problem.n_transfers, dtype=np.int64)  # window search hints
         self.best = Assignment.empty(problem)
         self.best_objective = float(problem.tr_value @ problem.tr_packets)  # deliver nothing
         self.best_bound = -np.inf
@@ -125,8 +125,6 @@ class LagrangianSolver:
         self.repairs = 0
         self.orders = self._orders()
         self.level_rounds = 0
-        self.dual_s = 0.0  # time spent on subproblems and steps, and on repairs
-        self.repair_s = 0.0
         finishing = options.finish_s > 0 and problem.n_packets < FINISH_MAX_COLUMNS
         self.pool = Pool(problem) if finishing else None
         self.finish: dict[str, float] = {}  # what finishing did: rounds, bound and plan gains
@@ -141,15 +139,8 @@ class LagrangianSolver:
 
     # -- dual -----------------------------------------------------------------------------
     def dual_value(self) -> float:
-        begin = time.perf_counter()
-        try:
-            return self._dual_value()
-        finally:
-            self.dual_s += time.perf_counter() - begin
-
-    def _dual_value(self) -> float:
         a = self.p.arrays
-        sub = dual.lagrangian_subproblems(a, self.prices(), self.relaxed.packets)
+        sub = dual.lagrangian_subproblems(a, self.prices(), self.relaxed.packets, self.spans)
         self.overused = dual.count_usage(
             a, self.relaxed.packets, self.res_use, self.store_use, self._use_counted
         )
@@ -275,13 +266,8 @@ class LagrangianSolver:
                 self.pool.collect(self.relaxed.packets)
             if not self.overused:
                 self._offer(self.relaxed, self._objective(self.relaxed))
-            elif (
-                it % opts.repair_every == opts.repair_every - 1
-                and self.repair_s <= opts.repair_share * self.dual_s
-            ):
-                began = time.perf_counter()
+            elif it % opts.repair_every == opts.repair_every - 1:
                 self.repair_relaxed(self.orders[(it // opts.repair_every) % len(self.orders)])
-                self.repair_s += time.perf_counter() - began
             if self.progress:
                 self.progress(it + 1, opts.max_iterations, self.best_bound, self.best_objective)
             gap = relative_gap(self.best_objective, self.best_bound)
