@@ -16,6 +16,10 @@ PortRefText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,40}:
 # Strict: a TOML string "5" or a boolean is a mistake, not a number to coerce.
 Positive = Annotated[float, Field(gt=0, strict=True)]
 NonNegative = Annotated[float, Field(ge=0, strict=True)]
+# Money per packet. The market's flow and VCG payments add and subtract prices; quotes
+# near the float range give inf and NaN there, not an error.
+MAX_PRICE = 1e6
+Price = Annotated[float, Field(ge=0, le=MAX_PRICE, strict=True)]
 
 MAX_SLOTS = 65535  # slot numbers travel as 16-bit fields in headers and registers
 MAX_PORTS = 255
@@ -134,7 +138,7 @@ class Transfer(Model):
     current_a: Positive
     release_slot: Annotated[int, Field(ge=0, strict=True)] = 0
     deadline_slot: Annotated[int, Field(ge=0, strict=True)] | None = None
-    value: NonNegative
+    value: Price
     paths: tuple[tuple[Id, ...], ...] | None = None
 
     @model_validator(mode="after")
@@ -158,7 +162,7 @@ class Quote(Model):
     id: Id
     terminal: Id
     packets: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
-    price: NonNegative
+    price: Price
 
 
 class TwinRouter(Model):

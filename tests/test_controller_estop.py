@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from firmware_bridge.keystore import KeyStore
+from router.controller.session import Session
 from router.journal import read_records, verify_journal
 from tests.bench_process import TwinProcess, ppr, router_states, wait_line
-from tests.controller_support import bench
+from tests.controller_support import bench, config
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -55,6 +56,52 @@ async def test_a_signal_opens_every_gate_and_ends_the_run(tmp_path: Path, sig: s
     assert stop == {"reason": f"{name}: e-stop", "failed": {}}
     done = [r for r in records if r.kind == "frame" and r.payload.get("phase") == "done"]
     assert 1 <= len(done) < 40
+
+
+async def test_a_latched_estop_outlives_the_run_until_an_operator_clears_it(tmp_path: Path):
+    """The routers stay e-stopped after a Ctrl-C: the next ppr run refuses, in one line,
+    without touching them; with --clear-estop it clears them and runs."""
+    keys = tmp_path / "keys"
+    KeyStore.init(keys, bench())
+    with TwinProcess(keys) as twin:
+        scenario = twin.scenario_file(tmp_path / "bench.toml")
+
+        def run(out: str, *extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ppr("run", "--hardware", "--scenario", str(scenario), "--keys", str(keys),
+                    "--out", str(tmp_path / out), "--frames", "1", *extra),
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+
+        estop = subprocess.run(
+            ppr("estop", str(scenario)), capture_output=True, text=True, timeout=60
+        )
+        assert estop.returncode == 0, estop.stderr
+        assert set((await router_states(twin.addresses)).values()) == {"fault"}
+        refused = run("first")
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+        assert "is e-stopped (state fault)" in refused.stderr and "--clear-estop" in refused.stderr
+        assert set((await router_states(twin.addresses)).values()) == {"fault"}
+        cleared = run("second", "--clear-estop")
+        assert cleared.returncode == 0, cleared.stdout + cleared.stderr
+        assert "1 frames: 1 ran, 0 skipped" in cleared.stdout
+
+
+async def test_a_stop_before_the_routers_are_set_up_still_stops_the_run(tmp_path: Path):
+    """Ctrl-C while the bench is still being set up is not lost: no frame runs, every
+    gate is opened once the routers answer, the journal says why."""
+    session = Session(config(tmp_path, bench(), frames=5))
+    asyncio.get_running_loop().call_soon(session.stop, "SIGINT: e-stop")
+    result = await session.run()
+    assert result.estopped and result.outcomes == []
+    assert result.stop_reason == "SIGINT: e-stop"
+    records = journal_ok(tmp_path / "out", tmp_path / "keys")
+    # every router confirmed its e-stop
+    assert [r.payload for r in records if r.kind == "estop"] == [
+        {"reason": "SIGINT: e-stop", "failed": {}}
+    ]
+    assert not [r for r in records if r.kind == "plan"]
 
 
 async def test_ppr_estop_from_another_shell_stops_the_run(tmp_path: Path):

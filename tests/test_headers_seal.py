@@ -315,7 +315,9 @@ FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCh
 
 
 @FUZZ
-@given(blob=st.binary(max_size=130), frame=st.integers(0, 2**32 - 1), slot=st.integers(0, 65535))
+# positions come from the receiver's own table; out of the wire's range they are still
+# refused with a typed error, never a struct.error
+@given(blob=st.binary(max_size=130), frame=st.integers(-9, 2**40), slot=st.integers(-9, 2**20))
 def test_fuzz_random_bytes_into_open_outer(blob, frame, slot):
     with pytest.raises(HeaderRefusal):
         open_outer(router_ring(epochs=(1, EPOCH)), blob, Position(frame, slot, 0))
@@ -331,7 +333,16 @@ def test_fuzz_plausible_headers_into_open_outer(body):
 
 
 @FUZZ
-@given(blob=st.binary(max_size=70), slot=st.integers(0, 65535))
-def test_fuzz_random_bytes_into_open_inner(blob, slot):
+@given(blob=st.binary(max_size=70), frame=st.integers(-9, 2**40), slot=st.integers(-9, 2**20))
+def test_fuzz_random_bytes_into_open_inner(blob, frame, slot):
     with pytest.raises(HeaderRefusal):
-        open_inner(meter_ring(), blob, epoch=EPOCH, frame=100, slot=slot)
+        open_inner(meter_ring(), blob, epoch=EPOCH, frame=frame, slot=slot)
+
+
+@pytest.mark.parametrize(("frame", "slot"), [(2**32, 9), (100, 2**16), (-1, 9)])
+def test_a_genuine_entry_at_an_impossible_position_is_a_format_error(frame, slot):
+    with pytest.raises(HeaderFormatError):
+        open_inner(meter_ring(), sealed_inner(), epoch=EPOCH, frame=frame, slot=slot)
+    blob = bytes([L.LAYOUT_VERSION]) + EPOCH.to_bytes(2, "big") + ROUTER.index.to_bytes(2, "big")
+    with pytest.raises(HeaderFormatError):
+        open_outer(router_ring(), blob + bytes(OUTER_ENTRY_BYTES - 5), Position(frame, slot, 0))

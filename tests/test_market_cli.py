@@ -64,6 +64,8 @@ def test_nash_weights_from_the_command_line(capsys):
 BAD_FILES = [
     ("negative price", ("price = 0.08", "price = -0.08"), "offers[0].price: must be >= 0"),
     ("NaN price", ("price = 0.08", "price = nan"), "offers[0].price: must be a finite number"),
+    # near the float range, payments would come out inf and NaN
+    ("huge price", ("price = 0.08", "price = 1e308"), "offers[0].price: must be <= 1000000"),
     ("bid on a source", ('terminal = "MEC1"', 'terminal = "PV1"'),
      "bids[B1].terminal: terminal 'PV1' is a source and cannot buy"),
     ("offer on a load", ('terminal = "PV2"', 'terminal = "MEC2"'),
@@ -147,3 +149,17 @@ def test_docs_show_what_ppr_market_prints(capsys):
         argv = command.split()[1:]
         code, out, _ = ppr(capsys, *argv)
         assert code == 0 and out == shown, command
+
+
+def test_a_buyer_paid_under_nash_is_shown_receiving(capsys, tmp_path: Path):
+    """Equal Nash shares can pay a buyer of one packet more than it bid: the table shows
+    that money as received, as its negative payment in the JSON says."""
+    path = tmp_path / "small-buyer.toml"
+    path.write_text(TEXT + '\n[[bids]]\nid = "BY"\nterminal = "MEC1"\npackets = 1\nprice = 0.5\n')
+    code, out, _ = ppr(capsys, "market", str(path), "--mechanism", "nash", "--json")
+    by = next(p for p in json.loads(out)["participants"] if p["id"] == "BY")
+    assert code == 0 and by["payment"] < 0
+    code, out, _ = ppr(capsys, "market", str(path), "--mechanism", "nash")
+    row = next(line.split() for line in out.splitlines() if line.startswith("  BY "))
+    paid, received = row[7], row[8]  # id side terminal 1 @ 0.5 traded paid received
+    assert (paid, float(received)) == ("-", pytest.approx(-by["payment"], abs=1e-4))

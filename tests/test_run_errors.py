@@ -100,6 +100,8 @@ def test_a_key_store_others_can_read_is_refused(tmp_path: Path):
             "a heartbeat must be able to get through in time",
         ),
         (["--mqtt", "http://localhost"], None),
+        (["--retail-price", "-1"], "error: --retail-price must be a number >= 0, not -1"),
+        (["--retail-price", "nan"], "error: --retail-price must be a number >= 0, not nan"),
     ],
 )
 def test_bad_options(tmp_path: Path, args: list[str], message: str | None):
@@ -121,7 +123,25 @@ def test_bad_options(tmp_path: Path, args: list[str], message: str | None):
     ],
 )  # fmt: skip
 def test_estop_without_addresses(tmp_path: Path, args: list[str], message: str):
-    result = subprocess.run(ppr("estop", *args), capture_output=True, text=True, timeout=60,
+    refused_in_one_line(tmp_path, ["estop", *args], message)
+
+
+def refused_in_one_line(tmp_path: Path, argv: list[str], message: str) -> None:
+    result = subprocess.run(ppr(*argv), capture_output=True, text=True, timeout=60,
                             cwd=tmp_path)  # fmt: skip
     assert one_line_error(result) == message
     nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--baud", "0"], "error: --baud must be at least 300, not 0"),
+        (["--transport", "rtu", "--line-baud", "-5"], "error: --line-baud -5: paces a serial "
+         "line; give --transport rtu or serial and a rate of at least 300"),
+        (["--accel", "0"], "error: --accel must be a number above 0, not 0"),
+        (["--duration", "-1"], "error: --duration must be above 0 seconds, not -1"),
+    ],
+)  # fmt: skip
+def test_bad_twin_options(tmp_path: Path, args: list[str], message: str):
+    refused_in_one_line(tmp_path, ["twin", *args], message)

@@ -112,6 +112,24 @@ async def test_a_replayed_frame_moves_no_gate_and_is_counted(twin, client, twin_
 
 
 @pytest.mark.timeout(30)
+async def test_a_forged_commit_of_a_huge_frame_cannot_lock_the_router_out(twin, client, twin_keys):
+    """Anyone on the bus can write the commit registers: a keyless commit of frame
+    2**32 - 16 (or an empty one) stages a bank that moves no gate, and leaves the next
+    genuine frame committable."""
+    forged = bytes([1, 0, 1, 0xFF, 0xF0, 0, 0, 3, 0]) + os.urandom(54)
+    await plain_commit(client, 1, 2**32 - 16, [forged])
+    await plain_commit(client, 1, 2**32 - 15, [])
+    async with drivers(twin) as ds:
+        r1 = {"R1": ds["R1"]}
+        await commit_all(r1, seal(twin_keys, 5, T1))
+        status = await ds["R1"].read_status()
+        assert (status.commit_status, status.staged_frame, status.commit_accepted) == ("ok", 5, 3)
+        start = await arm_all(twin, r1, 5)
+        await until(twin, frame_end(start))
+        assert (await ds["R1"].read_meters()).ports[3].energy_out_j > 0
+
+
+@pytest.mark.timeout(30)
 async def test_an_entry_for_another_router_or_row_is_misplaced(twin, client, twin_keys):
     sealed = seal(twin_keys, 9, [*T1, PlannedPacket("T2", ("PV1", "L12", "L23", "MEC2"), (7,) * 4)])
     r1, r2 = entries(sealed, "R1"), entries(sealed, "R2")

@@ -100,7 +100,11 @@ class RouterHeaderState:
             self.previous, self.epoch, self.epoch_since = self.epoch, newest, frame
         elif self.epoch_since is None:
             self.epoch_since = frame
-        self.last_committed = frame
+        if accepted:
+            # only a table the controller sealed moves the replay mark: the commit
+            # registers are writable by anyone on the bus, and a forged commit of frame
+            # 2**32 - 16 must not make every later genuine frame a "replay"
+            self.last_committed = frame
         return TableResult(frame, tuple(accepted), tuple(refused))
 
     def _check_frame(self, frame: int) -> None:

@@ -172,6 +172,8 @@ def open_outer_at(
     # the most recent frame <= this one whose low byte matches: replays of the last 255
     # frames authenticate, so they can be told apart from forgeries
     claimed = frame - ((frame - frame_lo) & 0xFF)
+    if not (0 <= frame < 2**32 and 0 <= at_slot < 2**16):
+        raise _out_of_range(ring.router_id, frame)  # nothing was ever sealed there
     try:
         if claimed < 0:  # no such frame: cannot be authentic
             raise InvalidTag
@@ -250,6 +252,8 @@ def open_inner(ring: KeyRing, blob: bytes, *, epoch: int, frame: int, slot: int)
     if key is None:
         raise KeyEpochError(f"meter has no key for epoch {epoch}", router_id=router_id, frame=frame)
     (source,) = _IHEADER.struct.unpack_from(blob)
+    if not (0 <= frame < 2**32 and 0 <= slot < 2**16):
+        raise _out_of_range(router_id, frame)  # nothing was ever sealed there
     try:
         ad = _IAD.struct.pack(L.LAYOUT_VERSION, epoch, frame, slot, source, sink)
         nonce = _INONCE.struct.pack(L.LAYER_INNER, epoch, frame, slot, sink, 0)
@@ -264,6 +268,14 @@ def open_inner(ring: KeyRing, blob: bytes, *, epoch: int, frame: int, slot: int)
     transfer, packet, energy, volts, price = _IBODY.struct.unpack(body)
     fields = InnerFields(transfer, packet, energy * _E.scale, volts * _V.scale, price * _P.scale)
     return InnerEntry(epoch, frame, slot, source, sink, fields)
+
+
+def _out_of_range(router_id: str, frame: int) -> HeaderFormatError:
+    return HeaderFormatError(
+        "the receiver's frame or slot is outside the wire format (frame < 2**32, slot < 2**16)",
+        router_id=router_id,
+        frame=frame,
+    )
 
 
 def _check_ints(router_id: str, frame: int, values: dict[str, int]) -> None:

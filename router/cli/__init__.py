@@ -59,6 +59,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from firmware_bridge.headers.errors import HeaderError  # issue 4: headers and key store
     from router.journal.errors import JournalError  # issue 6: controller services
     from router.mqtt.errors import MqttFeedError
+    from router.settlement import SettlementError
     from router.timesync import TimeSyncError
     from scheduler.errors import SchedulerError
     from sim_hw.errors import TwinError  # issue 5: the twin
@@ -70,6 +71,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         JournalError,
         MqttFeedError,
         SchedulerError,
+        SettlementError,
         TimeSyncError,
         TwinError,
         UsageError,

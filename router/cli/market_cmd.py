@@ -75,8 +75,10 @@ def report(r: MarketResult) -> str:
         f"{'paid':>10} {'received':>10} {'per packet':>10} {'utility':>10}",
     ]
     for s in r.participants:
+        # payment > 0: the participant pays; < 0: it is paid (a Nash buyer can be)
         money = f"{abs(s.payment):>10.4f}"
-        paid, received = (money, "-") if s.side == "bid" else ("-", money)
+        pays = s.payment > 0 or (s.payment == 0 and s.side == "bid")
+        paid, received = (money, "-") if pays else ("-", money)
         each = f"{abs(s.payment) / s.packets:.4f}" if s.packets else "-"
         lines.append(
             f"  {s.id:<10} {s.side:<5} {s.terminal:<10} {f'{s.quoted} @ {s.price:.4g}':>14} "

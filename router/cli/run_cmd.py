@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import signal
 import sys
 from pathlib import Path
@@ -91,6 +92,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="grid retail price per joule a short seller compensates (0)",
     )
     parser.add_argument(
+        "--clear-estop",
+        action="store_true",
+        help="clear routers whose e-stop is latched (they refuse to run otherwise)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -108,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             f"--line-baud {args.line_baud}: paces a serial line; give --transport rtu or "
             f"serial and a rate of at least 300"
         )
+    if not (math.isfinite(args.retail_price) and args.retail_price >= 0):
+        raise UsageError(f"--retail-price must be a number >= 0, not {args.retail_price:g}")
     if args.plan_ms is not None and not args.plan_ms > 0:
         raise UsageError(f"--plan-ms must be above 0, not {args.plan_ms:g}")
     if not 1 <= args.timeout_ms < args.watchdog_ms:
@@ -127,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         watchdog_ms=args.watchdog_ms,
         timeout_s=args.timeout_ms / 1000,
         faults=tuple(args.fault),
+        clear_estop=args.clear_estop,
         options=RunOptions(
             frames=args.frames,
             lr=LrOptions(time_limit_s=None if args.plan_ms is None else args.plan_ms / 1000),

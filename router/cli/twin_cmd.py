@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
 from pathlib import Path
 
 from bench import bundled_path, load_scenario
 from firmware_bridge.keystore import DEFAULT_STORE
+from router.cli import UsageError
 from sim_hw.faults import KINDS
 from sim_hw.twin import TRANSPORTS, Twin
 
@@ -21,7 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transport", choices=TRANSPORTS, default="tcp",
         help="tcp: one loopback Modbus TCP port per router; rtu: Modbus RTU on one "
-        "pseudo-terminal shared by all routers; serial: the framed protocol on one",
+        "pseudo-terminal shared by all routers; serial: the framed protocol, likewise on "
+        "one shared pseudo-terminal",
     )  # fmt: skip
     parser.add_argument("--accel", type=float, default=1.0, help="run time N times faster")
     parser.add_argument(
@@ -45,6 +48,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.baud >= 300:
+        raise UsageError(f"--baud must be at least 300, not {args.baud}")
+    if args.line_baud is not None and (args.transport == "tcp" or args.line_baud < 300):
+        raise UsageError(
+            f"--line-baud {args.line_baud}: paces a serial line; give --transport rtu or "
+            f"serial and a rate of at least 300"
+        )
+    if not (math.isfinite(args.accel) and args.accel > 0):
+        raise UsageError(f"--accel must be a number above 0, not {args.accel:g}")
+    if args.duration is not None and not args.duration > 0:
+        raise UsageError(f"--duration must be above 0 seconds, not {args.duration:g}")
     scenario = load_scenario(args.scenario or bundled_path())
     twin = Twin(
         scenario, args.keys, transport=args.transport, accel=args.accel, faults=args.fault,

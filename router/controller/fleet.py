@@ -31,6 +31,12 @@ class FleetError(BridgeError):
     """The bench cannot be driven: a router missing at start, or the wrong device."""
 
 
+class EstoppedError(FleetError):
+    """A router's e-stop is latched (state ``fault``). Someone stopped it on purpose: its
+    own button, ``ppr estop``, the Ctrl-C of an earlier run. Only an explicit request
+    (``ppr run --clear-estop``) clears it."""
+
+
 @dataclass
 class Fleet:
     scenario: Scenario
@@ -38,6 +44,7 @@ class Fleet:
     store: KeyStore
     watchdog_ms: int = 1000
     timeout_s: float = 0.1
+    clear_estop: bool = False  # clear a latched e-stop at start (an operator's decision)
     drivers: dict[str, RouterDriver] = field(default_factory=dict)
     down: dict[str, str] = field(default_factory=dict)  # router -> why
     on_alarm: Callable[[str, str, str], None] = lambda router, code, text: None
@@ -73,8 +80,16 @@ class Fleet:
                 f"router {rid} answers as wire id {ident.router_wire_id}, the key store says "
                 f"{expected}: wrong address, or keys not provisioned for this bench"
             )
+        state = (await d.read_status()).state
+        if state == "fault" and not self.clear_estop:
+            raise EstoppedError(
+                f"router {rid} is e-stopped (state fault); find out why, then run with "
+                f"--clear-estop to clear it"
+            )
+        if state in ("safe", "fault"):
+            # safe: its watchdog tripped when the last controller went away
+            await d.clear_fault()
         f = self.scenario.frame
-        await d.clear_fault()
         await d.set_frame_geometry(f.slots, round(f.slot_ms * 1000), round(f.guard_us))
         await d.set_watchdog(self.watchdog_ms)
         await d.heartbeat()
@@ -120,7 +135,11 @@ class Fleet:
         back = []
         results = await self.each(attempt, list(self.down))
         for rid, res in results.items():
-            if not isinstance(res, BaseException):
+            if isinstance(res, EstoppedError):
+                if self.down[rid] != str(res):  # say it once, not at every probe
+                    self.down[rid] = str(res)
+                    self.on_alarm(rid, "router_estopped", f"{res}; planning without it")
+            elif not isinstance(res, BaseException):
                 del self.down[rid]
                 back.append(rid)
                 self.on_alarm(

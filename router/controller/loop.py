@@ -118,6 +118,9 @@ class Controller:
 
     async def _frames(self) -> list[FrameOutcome]:
         opts = self.options
+        if self.stop_reason:  # stopped before the first frame: plan nothing
+            await self.journal.append_async("stop", {"reason": self.stop_reason})
+            return self.outcomes
         current = await self._plan()  # the sampler builds the clocks' baseline meanwhile
         await self._upload(current)  # ... and meanwhile (seconds on a slow serial line)
         await self._synchronised()  # the first start is armed on fits this fresh

@@ -51,6 +51,7 @@ class SessionConfig:
     watchdog_ms: int = 1000
     timeout_s: float = 0.1  # per request, before it is sent again
     faults: tuple[str, ...] = ()  # twin faults (ppr twin's --fault syntax)
+    clear_estop: bool = False  # clear routers' latched e-stops at start
     options: RunOptions = field(default_factory=RunOptions)
 
 
@@ -82,6 +83,7 @@ class Session:
         self.twin: Twin | None = None  # the in-process twin, when the run is on it
         self.feed: MqttFeed | None = None
         self.estopped = False
+        self.stop_requested: str | None = None  # kept for a controller not made yet
         self._estop_task: asyncio.Task[None] | None = None
 
     # -- the parts ------------------------------------------------------------------------
@@ -152,7 +154,14 @@ class Session:
                     self.twin = twin
                     twin_addresses = twin.addresses
                 addresses = self.addresses(twin_addresses)
-                fleet = Fleet(cfg.scenario, addresses, store, cfg.watchdog_ms, cfg.timeout_s)
+                fleet = Fleet(
+                    cfg.scenario,
+                    addresses,
+                    store,
+                    cfg.watchdog_ms,
+                    cfg.timeout_s,
+                    clear_estop=cfg.clear_estop,
+                )
                 await fleet.open()  # every router answers, or nothing is written
                 stack.push_async_callback(fleet.close)
                 self.fleet = fleet
@@ -168,6 +177,8 @@ class Session:
                 controller.on_frame = self._frame_done
                 controller.on_alarm = self._alarm
                 self.controller = controller
+                if self.stop_requested:  # Ctrl-C while the bench was being set up
+                    controller.request_stop(self.stop_requested)
                 commands = None
                 if feed is not None:
                     from router.controller.commands import serve_commands
@@ -221,7 +232,9 @@ class Session:
 
     # -- stopping -------------------------------------------------------------------------
     def stop(self, reason: str) -> None:
-        """E-stop now (signal handlers, MQTT): every gate opens, then the run ends."""
+        """E-stop now (signal handlers, MQTT): every gate opens, then the run ends. Before
+        the routers are set up, the run ends (with an e-stop) as soon as they are."""
+        self.stop_requested = self.stop_requested or reason
         if self.controller is not None:
             self.controller.request_stop(reason)
         if self._estop_task is None:
