@@ -50,6 +50,7 @@ DEFAULT_STORE = Path("ppr-keys")
 MANIFEST = "store.json"
 SIGNING_KEY = "signing.key"  # Ed25519, signs the journal; kept across epochs
 KEEP_EPOCHS = 2  # the current epoch and the one still in its grace window
+SEALED_FRAMES = "sealed-frame"  # the highest frame number any controller sealed with it
 
 
 class _Model(BaseModel):
@@ -329,6 +330,36 @@ class KeyStore:
         if key.public_key().public_bytes_raw() != self.public_key(epoch, party):
             raise KeyStoreError(f"{path}: does not match the public key in {MANIFEST}")
         return key
+
+    # --- frame numbers ----------------------------------------------------------------
+
+    def last_sealed_frame(self) -> int:
+        """The highest frame number reserved for sealing with this store's keys (0: none)."""
+        try:
+            text = (self.path / SEALED_FRAMES).read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise KeyStoreError(f"{self.path / SEALED_FRAMES}: cannot read it: {exc}") from exc
+        if not text.isdigit():
+            raise KeyStoreError(
+                f"{self.path / SEALED_FRAMES}: holds {text[:20]!r}, not a frame number; "
+                f"write the highest frame number this store sealed (or a larger one)"
+            )
+        return int(text)
+
+    def reserve_frame(self, at_least: int) -> int:
+        """Reserve the frame number to seal next: ``at_least``, or above every frame this
+        store ever sealed. Header nonces are (epoch, frame, slot, index) under the
+        store's keys, so two runs with their own journals (another ``--out``) must never
+        seal the same frame number; durable before it returns."""
+        with self._locked():
+            frame = max(at_least, self.last_sealed_frame() + 1)
+            try:
+                write_file(self.path / SEALED_FRAMES, f"{frame}\n".encode(), 0o644)
+            except OSError as exc:
+                raise KeyStoreError(f"{self.path}: cannot reserve frame {frame}: {exc}") from exc
+        return frame
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

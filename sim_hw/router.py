@@ -131,6 +131,7 @@ class RouterModel:
             "commit_crc": 0,
             "arm_frame": 0,
             "arm_start_us": 0,
+            "arm_rate_ppb": 0,
             "upload_page": 0,
         }
         self.rows = bytearray(_MAP.params["bank_entries_max"] * ROW_BYTES)
@@ -340,7 +341,8 @@ class RouterModel:
             if t0 <= t:
                 self.arm_status = "too_late"
                 return
-            rate = self.clock.rate
+            # slot lengths on this clock, stretched as the controller asked, in true time
+            rate = self.clock.rate / (1.0 + self.config["arm_rate_ppb"] * 1e-9)
             staged.start_us, staged.t0 = start, t0
             staged.slot_t, staged.guard_t = staged.slot_us / rate, staged.guard_us / rate
             self.staging, self.arm_status, self.armed_at = "armed", "ok", t

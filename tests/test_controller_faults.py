@@ -150,3 +150,19 @@ async def test_controller_killed_mid_frame_routers_go_safe_and_a_restart_resumes
             timeout=60,
         )
         assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+async def test_a_tripped_line_is_settled_short_and_alarmed(tmp_path):
+    """L23 tripped: the packets planned over it are lost (the planner does not know),
+    the sellers compensate, and the frame raises delivery_short naming the energy."""
+    session = Session(config(tmp_path, bench(), frames=1, faults=("trip=L23",)))
+    result = await session.run()
+    (outcome,) = result.outcomes
+    short = [t for t in outcome.settlement.transfers if t.shortfall_packets > 0]
+    assert short and outcome.packets_delivered < outcome.packets_planned
+    records = list(read_records(result.journal))
+    (alarm,) = [r.payload for r in records if r.kind == "alarm"]
+    assert alarm["code"] == "delivery_short"
+    missing = sum(t.shortfall_j for t in short)
+    assert f"{missing:.2f} J of" in alarm["message"]
+    assert all(t.transfer in alarm["message"] for t in short[:5])

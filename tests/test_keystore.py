@@ -208,3 +208,25 @@ def _nonce_body_ad(entry: tuple[int, int, bytes], epoch: int, frame: int):
     nonce = L.OUTER_NONCE.struct.pack(L.LAYER_OUTER, epoch, frame, slot, index, 0)
     ad = L.OUTER_AD.struct.pack(L.LAYOUT_VERSION, epoch, 0, frame, slot, index)
     return nonce, blob[L.OUTER_HEADER.size :], ad
+
+
+def test_reserved_frames_only_go_up_across_journals_and_threads(store: KeyStore):
+    """Every run sealing with this store reserves its frame numbers here: each reserved
+    number is above every earlier one, whatever the run's own journal asks for, and two
+    runs reserving at once never get the same number."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert store.last_sealed_frame() == 0
+    assert store.reserve_frame(1) == 1
+    assert store.reserve_frame(1) == 2  # a new journal starting at frame 1
+    assert store.reserve_frame(10) == 10  # a journal further on
+    assert KeyStore.open(store.path).last_sealed_frame() == 10  # durable, read back
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: KeyStore.open(store.path).reserve_frame(1), range(40)))
+    assert sorted(got) == list(range(11, 51))
+
+
+def test_a_damaged_frame_mark_is_a_store_error(store: KeyStore):
+    (store.path / keystore.SEALED_FRAMES).write_text("twelve\n")
+    with pytest.raises(KeyStoreError, match="not a frame number"):
+        store.reserve_frame(1)

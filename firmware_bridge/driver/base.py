@@ -357,9 +357,10 @@ class RouterDriver(ABC):
             frame, crc, count, int(status["commit_accepted"]), int(status["commit_refused"])
         )
 
-    async def arm(self, frame: int, start_us: int) -> None:
-        """Start the committed ``frame`` at ``start_us`` on the router's clock."""
-        await self.write_fields(arm_frame=frame, arm_start_us=start_us)
+    async def arm(self, frame: int, start_us: int, rate_ppb: int = 0) -> None:
+        """Start the committed ``frame`` at ``start_us`` on the router's clock, its slots
+        stretched by ``rate_ppb`` (how much faster this clock runs than the others)."""
+        await self.write_fields(arm_frame=frame, arm_start_us=start_us, arm_rate_ppb=rate_ppb)
         await self.write_coil("arm")
         status = await self.read_block("status")
         name = self.map.enum_name("arm_status", int(status["arm_status"]))

@@ -4,8 +4,10 @@ A rolling pipeline. While frame f runs on the routers, frame f+1 is planned (mar
 when the scenario quotes prices), sealed, uploaded to every live router's staging bank
 and committed, then armed to start the instant f ends. After f ends its meters are read
 from the registers each router latched at the end of f, settled, journaled and
-published. Frame numbers come from the journal, which records each one before its
-headers are sealed, so a restart never reuses a number or a header nonce.
+published. Frame numbers are above every frame of the journal and every frame the key
+store ever reserved (another run's journal, another output folder); each is made
+durable in both before its headers are sealed, so no restart reuses a number or a
+header nonce.
 
 Faults: a router that stops answering is left out of the next plan (its transfers are
 rerouted or reported undelivered) and probed before every frame until it answers. A
@@ -54,6 +56,7 @@ SYNC_MARGIN = 0.6  # before the first frame, wait for the skew to be this far in
 SYNC_BASELINE_S = 1.0  # sample at least this long before the first frame (the drift)
 SYNC_TIMEOUT_S = 10.0  # before the first frame, sample this long at most for the clocks to agree
 METER_POLL_S = 0.01  # how often to look for a frame's latched meters after it ended
+MAX_RATE_PPB = 2**31 - 1  # the arm_rate_ppb register is an i32
 
 
 class ControllerError(BridgeError):
@@ -81,7 +84,8 @@ class Controller:
         default_factory=lambda: collections.deque(maxlen=9)
     )  # seconds, the last arms
     stopped_at: float | None = None  # local time of an e-stop
-    _last_start_us: dict[str, int] = field(default_factory=dict)  # last armed, per router
+    # per router: start (its clock, us) and slot stretch (ppb) of the last frame armed
+    _last_start_us: dict[str, tuple[int, int]] = field(default_factory=dict)
     syncing: dict[str, float] = field(default_factory=dict)  # back, clock not yet in step
 
     def __post_init__(self) -> None:
@@ -216,7 +220,8 @@ class Controller:
     # -- one frame ------------------------------------------------------------------------
     async def _plan(self) -> _Frame:
         """Reserve a frame number (journaled before anything is sealed), plan and seal."""
-        frame = self.journal.next_frame()
+        # above every frame of this journal and every frame this key store ever sealed
+        frame = await asyncio.to_thread(self.store.reserve_frame, self.journal.next_frame())
         await self.journal.append_async("frame", {"phase": "reserved"}, frame=frame)
         self._in_step()
         down = frozenset(self.fleet.down) | frozenset(self.syncing)
@@ -344,14 +349,16 @@ class Controller:
             )
             return
         starts = {r: round(s * 1e6) for r, s in plan.router_start_s.items()}
+        rates = self._rates_ppb(f.routers)
         # never before the router's own end of the frame before: a newer clock fit must
         # not make the next frame's swap cut the running one's last slot short
-        frame_us = round(self.scenario.frame.slots * self.scenario.frame.slot_ms * 1000)
-        for r, prev in self._last_start_us.items():
+        frame_us = self.scenario.frame.slots * self.scenario.frame.slot_ms * 1000
+        for r, (prev, prev_ppb) in self._last_start_us.items():
             if r in starts:
-                starts[r] = max(starts[r], prev + frame_us)
+                starts[r] = max(starts[r], prev + math.ceil(frame_us * (1 + prev_ppb * 1e-9)))
         armed = await self.fleet.each(
-            lambda rid: self.fleet.drivers[rid].arm(f.prep.frame, starts[rid]), f.routers
+            lambda rid: self.fleet.drivers[rid].arm(f.prep.frame, starts[rid], rates[rid]),
+            f.routers,
         )
         for rid, res in armed.items():
             if isinstance(res, BaseException):
@@ -364,12 +371,30 @@ class Controller:
         if f.arm_failed.keys() >= set(f.routers):
             f.failed["arm"] = "no router armed"  # it runs nowhere: skipped, not settled
         f.skew_us = plan.skew_s * 1e6
-        self._last_start_us = {r: starts[r] for r in f.routers if r not in f.arm_failed}
+        self._last_start_us = {r: (starts[r], rates[r]) for r in f.routers if r not in f.arm_failed}
         await self.journal.append_async(
             "frame",
-            {"phase": "armed", "start_us": starts, "skew_us": f.skew_us, "not_armed": f.arm_failed},
+            {
+                "phase": "armed",
+                "start_us": starts,
+                "rate_ppb": rates,
+                "skew_us": f.skew_us,
+                "not_armed": f.arm_failed,
+            },
             frame=f.prep.frame,
         )
+
+    def _rates_ppb(self, routers: list[str]) -> dict[str, int]:
+        """How much faster each router's clock runs than the bench's (the median router's),
+        in ppb: each stretches its slots by as much, so that a frame's last slot is as
+        much in step as its first. Unstretched, routers 300 ppm apart drift 300 us apart
+        (three guards of 100 us) over a 1 s frame, and packets are lost late in it."""
+        ref = self.clocks.rate(routers)
+        out = {}
+        for r in routers:
+            ppb = ((1.0 + self.clocks.estimates[r].drift) / ref - 1.0) * 1e9
+            out[r] = max(-MAX_RATE_PPB, min(MAX_RATE_PPB, round(ppb)))
+        return out
 
     async def _halted(self, rid: str) -> None:
         """A router refused to arm because it is halted. Its watchdog tripped (the link was
@@ -435,6 +460,17 @@ class Controller:
                 config=self.settlement_config,
             )
             await self.journal.append_async("settlement", settlement.to_json(), frame=prep.frame)
+            short = [t for t in settlement.transfers if t.shortfall_packets > 0]
+            if short:
+                listed = ", ".join(t.transfer for t in short[:5]) + (", ..." if short[5:] else "")
+                self.alarm(
+                    prep.frame,
+                    "controller",
+                    "delivery_short",
+                    f"frame {prep.frame}: {sum(t.shortfall_j for t in short):.2f} J of "
+                    f"{sum(t.planned_sink_j for t in short):.2f} J due short, on "
+                    f"{len(short)} transfers ({listed})",
+                )
         if self.options.telemetry:
             await self._read_telemetry(ran)
         if not f.failed:

@@ -5,7 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from router.controller.outcome import FrameOutcome
-from router.settlement import OPERATOR, run_totals
+from router.settlement import OPERATOR, TransferTotal, run_totals
+
+MAX_TRANSFER_ROWS = 30  # beyond this, the transfers that fell shortest
+
+
+def _transfer_table(transfers: Sequence[TransferTotal]) -> list[str]:
+    """Per transfer over the run: packets planned, energy due at the sink, metered, short."""
+    if not transfers:
+        return []
+    shown = list(transfers)
+    if len(shown) > MAX_TRANSFER_ROWS:
+        shown = sorted(shown, key=lambda t: -t.shortfall_j)[:MAX_TRANSFER_ROWS]
+    lines = [
+        "",
+        "  transfer      frames   packets   due at sink J   metered J   short J",
+    ]
+    for t in shown:
+        lines.append(
+            f"  {t.transfer:<12} {t.frames:>7} {t.planned_packets:>9} {t.planned_sink_j:>15.2f}"
+            f" {t.delivered_j:>11.2f} {t.shortfall_j:>9.2f}"
+        )
+    if len(transfers) > len(shown):
+        lines.append(f"  ... and {len(transfers) - len(shown)} more, none shorter")
+    return lines
 
 
 def frame_line(o: FrameOutcome, alarms: int) -> str:
@@ -37,6 +60,7 @@ def summary(outcomes: Sequence[FrameOutcome], alarms: int) -> str:
         f"{sum(o.loss_j for o in ran):.2f} J",
     ]
     totals = run_totals(o.settlement for o in ran if o.settlement is not None)
+    lines += _transfer_table(totals.transfers)
     money = [p for p in totals.parties if p.paid or p.received or p.allocated]
     if money:
         lines += [
