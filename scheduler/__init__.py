@@ -11,7 +11,7 @@ from bench import Scenario, Topology
 from scheduler.checker import check_plan, verify_plan
 from scheduler.errors import NoRouteError, PlanCheckError, SchedulerError, SolverError
 from scheduler.greedy import solve_greedy
-from scheduler.lagrangian import LrOptions, Progress, ensure_compiled, solve_lr
+from scheduler.lagrangian import LrOptions, Progress, WarmStart, ensure_compiled, solve_lr
 from scheduler.milp import MilpOptions, solve_milp
 from scheduler.plan import Plan, PlannedPacket
 from scheduler.problem import PlanningProblem, build_problem
@@ -31,8 +31,10 @@ def plan_transfers(
     milp_options: MilpOptions | None = None,
     progress: Progress | None = None,
     down_routers: frozenset[str] = frozenset(),
+    warm: object | None = None,
 ) -> Plan:
-    """Plan every transfer of a checked scenario with the named solver. Routes through
+    """Plan every transfer of a checked scenario with the named solver. ``warm``: an
+    earlier lr plan's ``Plan.warm``, a start for lr if the problem is the same. Routes through
     ``down_routers`` are left out; a transfer left without a route is then reported
     undelivered (with every router up, it is a ``NoRouteError``)."""
     if solver not in SOLVERS:
@@ -45,7 +47,8 @@ def plan_transfers(
         unroutable="undelivered" if down_routers else "error",
     )
     if solver == "lr":
-        return solve_lr(problem, lr_options or LrOptions(), progress)
+        start = warm if isinstance(warm, WarmStart) else None
+        return solve_lr(problem, lr_options or LrOptions(), progress, start)
     if solver == "milp":
         return solve_milp(problem, milp_options or MilpOptions())
     return solve_greedy(problem)

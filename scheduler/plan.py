@@ -32,6 +32,9 @@ class Plan:
     compile_ms: float = 0.0  # first-call JIT compile or cache load, not in solve_ms
     status: str = "ok"
     stats: dict[str, Any] = field(default_factory=dict)
+    # what the next plan of the same problem may start from (lr's prices and plan); not
+    # part of the plan file
+    warm: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def gap(self) -> float | None:
@@ -121,6 +124,7 @@ def to_plan(
     compile_ms: float = 0.0,
     status: str = "ok",
     stats: dict[str, Any] | None = None,
+    warm: object | None = None,
 ) -> Plan:
     packets: list[PlannedPacket] = []
     undelivered: dict[str, int] = {}
@@ -147,4 +151,5 @@ def to_plan(
         compile_ms=compile_ms,
         status=status,
         stats=stats or {},
+        warm=warm,
     )

@@ -13,6 +13,7 @@ slot waited. Arrays are CSR-style so that the Numba kernels take them as they ar
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -83,6 +84,21 @@ class PlanningProblem:
         for j, s in enumerate(range(self.route_seg_ptr[r], self.route_seg_ptr[r + 1])):
             out.extend([int(seg_slots[j])] * int(self.seg_res_ptr[s + 1] - self.seg_res_ptr[s]))
         return out
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Digest of everything the solvers read: two problems with the same fingerprint
+        are the same problem (a frame loop plans the same transfers frame after frame)."""
+        h = hashlib.sha256()
+        h.update(repr((self.n_slots, self.delay_price, self.hold_price)).encode())
+        for name in (
+            "store_cap", "tr_packets", "tr_value", "tr_release", "tr_deadline", "tr_route_ptr",
+            "route_cost", "route_res_ptr", "route_res", "route_seg_ptr", "seg_res_ptr",
+            "seg_store",
+        ):  # fmt: skip
+            h.update(np.ascontiguousarray(getattr(self, name)).tobytes())
+        h.update(repr((self.resource_ids, self.store_ids)).encode())
+        return h.hexdigest()
 
     @cached_property
     def arrays(self) -> Arrays:

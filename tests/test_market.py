@@ -121,8 +121,15 @@ def test_trade_that_lowers_welfare_never_happens():
     assert all(s.payment == 0.0 and s.utility == 0.0 for s in r.participants)
 
 
-@pytest.mark.parametrize("data", TINY[:6], ids=[f"triangle{i}" for i in range(6)])
+NASH_CASES = [*range(6), *range(9, len(TINY))]  # with priced losses, and lossless
+
+
+@pytest.mark.parametrize(
+    "data", [TINY[i] for i in NASH_CASES], ids=[f"triangle{i}" for i in NASH_CASES]
+)
 def test_nash_splits_the_gain_by_weight_and_balances_the_budget(data):
+    """Payments between the parties sum to the cost of the network's losses (exactly 0 on
+    lossless lines): what the traders pay beyond each other is what the lines burn."""
     equal = clear(data, "nash")
     trading = [s for s in equal.participants if s.packets]
     for s in equal.participants:
@@ -131,6 +138,8 @@ def test_nash_splits_the_gain_by_weight_and_balances_the_budget(data):
         assert gross(s) - s.payment == pytest.approx(s.utility, abs=1e-12)
     paid = math.fsum(s.payment for s in equal.participants)
     assert paid - equal.loss_cost == pytest.approx(0.0, abs=1e-12)  # losses are the network's
+    if data["costs"]["loss_price_per_j"] == 0.0:
+        assert equal.loss_cost == 0.0 and paid == pytest.approx(0.0, abs=1e-12)
     if trading:
         heavy = trading[0].id
         weighted = clear(data, "nash", weights={heavy: 3.0})

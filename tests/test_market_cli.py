@@ -39,6 +39,11 @@ def test_json_is_the_result(capsys):
     doc = json.loads(out)
     expected = clear_market(*load_with_topology(MARKET), "nash").to_json()
     doc.pop("solve_ms"), expected.pop("solve_ms")
+    # the transfers ppr plan would plan: exactly those the market stage adds
+    scenario, topology = load_with_topology(MARKET)
+    planned = with_market_transfers(scenario, clear_market(scenario, topology, "nash"))
+    added = [t.model_dump(exclude_none=True) for t in planned.transfers[len(scenario.transfers) :]]
+    assert doc.pop("transfers") == json.loads(json.dumps(added))
     assert doc == expected
     assert doc["budget"] == pytest.approx(0.0, abs=1e-12)
 

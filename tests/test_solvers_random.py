@@ -4,6 +4,8 @@ worse than greedy."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bench import parse_dict
@@ -95,3 +97,22 @@ def test_finishing_reaches_the_lp_bound_and_keeps_the_bracket(spec):
     assert lr.lower_bound >= plain.lower_bound - 1e-12
     if lr.stats["finish"].get("converged"):
         assert lr.lower_bound == pytest.approx(relaxed, rel=REL, abs=1e-9)
+
+
+def test_a_warm_start_from_the_same_problem_keeps_plan_and_bound_and_is_refused_for_another():
+    """The frame loop plans the same transfers every frame and starts each plan where
+    the last ended: never a worse plan or a lower bound than that one, and a start
+    from another problem is ignored rather than trusted."""
+    for spec, other in itertools.pairwise(list(instances())[:7]):
+        scenario, topology = parse_dict(generate(spec))
+        first = solve_lr(build_problem(scenario, topology))
+        again = solve_lr(build_problem(scenario, topology), warm=first.warm)
+        assert again.stats["warm"] and not first.stats["warm"]
+        assert again.objective <= first.objective + 1e-12
+        assert again.lower_bound >= first.lower_bound - 1e-12
+        assert verify_plan(scenario, again.to_json()) == pytest.approx(again.objective, rel=1e-9)
+        assert "warm" not in again.to_json()
+        scenario2, topology2 = parse_dict(generate(other))
+        fresh = solve_lr(build_problem(scenario2, topology2), warm=first.warm)
+        assert not fresh.stats["warm"]
+        assert verify_plan(scenario2, fresh.to_json()) == pytest.approx(fresh.objective, rel=1e-9)

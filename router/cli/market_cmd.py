@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench import bundled_path, load_with_topology
 from router.cli import UsageError
-from scheduler.market import MECHANISMS, MarketResult, clear_market
+from scheduler.market import MECHANISMS, MarketResult, clear_market, market_transfers
 
 DEFAULT_SCENARIO = "bench-4-market"
 
@@ -62,7 +62,15 @@ def run(args: argparse.Namespace) -> int:
     result = clear_market(
         scenario, topology, args.mechanism, weights=parse_weights(args.weight) or None
     )
-    print(json.dumps(result.to_json(), indent=1) if args.json else report(result))
+    if args.json:
+        doc = result.to_json()
+        # what ppr plan would plan: one transfer per trade, as in a scenario file
+        doc["transfers"] = [
+            t.model_dump(exclude_none=True) for t in market_transfers(scenario, result)
+        ]
+        print(json.dumps(doc, indent=1))
+    else:
+        print(report(result))
     return 0
 
 

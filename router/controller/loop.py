@@ -87,6 +87,7 @@ class Controller:
     # per router: start (its clock, us) and slot stretch (ppb) of the last frame armed
     _last_start_us: dict[str, tuple[int, int]] = field(default_factory=dict)
     syncing: dict[str, float] = field(default_factory=dict)  # back, clock not yet in step
+    _warm: object | None = None  # the last plan's end state: the next plan starts there
 
     def __post_init__(self) -> None:
         self.topology = Topology(self.scenario)
@@ -234,7 +235,9 @@ class Controller:
             down=down,
             mechanism=self.options.mechanism,
             lr_options=self._lr_options(),
+            warm=self._warm,
         )
+        self._warm = prep.plan.warm
         await self.journal.append_async("plan", _plan_record(prep, down), frame=frame)
         return _Frame(prep, routers=self._planned(), down=sorted(down))
 

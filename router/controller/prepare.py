@@ -43,16 +43,20 @@ def prepare_frame(
     down: frozenset[str] = frozenset(),
     mechanism: Mechanism = "vcg",
     lr_options: LrOptions | None = None,
+    warm: object | None = None,
 ) -> Prepared:
     """Market first when the scenario quotes prices, then the lr plan without the down
-    routers, checked by the independent checker, then sealed for ``frame``."""
+    routers (from ``warm``, the last frame's plan, when the problem is the same),
+    checked by the independent checker, then sealed for ``frame``."""
     t0 = time.perf_counter()
     scenario, market = base, None
     if base.offers and base.bids:
         market = clear_market(base, topology, mechanism)
         scenario = with_market_transfers(base, market)
         topology = Topology(scenario)
-    plan = plan_transfers(scenario, topology, "lr", lr_options=lr_options, down_routers=down)
+    plan = plan_transfers(
+        scenario, topology, "lr", lr_options=lr_options, down_routers=down, warm=warm
+    )
     verify_plan(scenario, plan.to_json())  # never seal a plan that breaks a rule
     t1 = time.perf_counter()
     sealed = seal_frame(scenario, topology, keys, frame, plan.packets, trade_prices(base, market))

@@ -4,8 +4,16 @@ from scheduler.lagrangian.solver import (
     LagrangianSolver,
     LrOptions,
     Progress,
+    WarmStart,
     ensure_compiled,
     solve_lr,
 )
 
-__all__ = ["LagrangianSolver", "LrOptions", "Progress", "ensure_compiled", "solve_lr"]
+__all__ = [
+    "LagrangianSolver",
+    "LrOptions",
+    "Progress",
+    "WarmStart",
+    "ensure_compiled",
+    "solve_lr",
+]

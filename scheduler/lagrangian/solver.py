@@ -69,7 +69,23 @@ class LrOptions:
     aim: float = 0.5  # Polyak target: best bound + aim * (best plan - best bound)
     time_limit_s: float | None = None  # stop iterating after this (then repair and polish)
     levels: bool = True  # price levels by column generation when a resource is overloaded
+    warm_iterations: int = 60  # most iterations when starting from the last plan's prices
     finish_s: float = 0.0  # HiGHS may spend this long on the bound and the plan (0: off)
+
+
+WARM_THETA = 0.1  # warm-started prices are near the best: small steps from them
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Where a plan of the same problem ended: its best prices and its best plan. A frame
+    loop plans the same transfers frame after frame; starting there, lr certifies the
+    same bound at once and spends its iterations improving on it."""
+
+    fingerprint: str
+    lam: NDArray[np.float64]
+    mu: NDArray[np.float64]
+    best: Assignment
 
 
 _compiled = False
@@ -99,8 +115,11 @@ class LagrangianSolver:
         problem: PlanningProblem,
         options: LrOptions = LrOptions(),
         progress: Progress | None = None,
+        warm: WarmStart | None = None,
     ) -> None:
         self.p = problem
+        self.warm = warm if warm is not None and warm.fingerprint == problem.fingerprint else None
+        self.warm_out: WarmStart | None = None
         self.options = options
         self.progress = progress
         n_res, n_slots = problem.n_resources, problem.n_slots
@@ -233,19 +252,26 @@ class LagrangianSolver:
     def run(self) -> tuple[Assignment, float, float]:
         """Returns (best plan, its objective, best certified lower bound)."""
         opts = self.options
-        self.repair(self.orders[0], 0.0)
+        deadline = None if opts.time_limit_s is None else time.perf_counter() + opts.time_limit_s
+        theta, iterations = opts.theta0, opts.max_iterations
+        if self.warm is not None:
+            self._offer(self.warm.best.copy(), self._objective(self.warm.best))
+            self._restore(self.warm.lam.copy(), self.warm.mu.copy())
+            block, theta = 1, opts.theta0 * WARM_THETA
+            iterations = min(iterations, opts.warm_iterations)
+        else:
+            self.repair(self.orders[0], 0.0)
+            block = self.p.n_slots if opts.coarse_to_fine else 1
         # the earliest-deadline-first baseline is one more starting plan: local search
         # only improves the best plan, so lr is never worse than greedy
         greedy = greedy_assignment(self.p)
         self._offer(greedy, self._objective(greedy))
-        block = self.p.n_slots if opts.coarse_to_fine else 1
-        deadline = None if opts.time_limit_s is None else time.perf_counter() + opts.time_limit_s
-        if opts.levels and self._find_levels([self.best, greedy], deadline):
+        if self.warm is None and opts.levels and self._find_levels([self.best, greedy], deadline):
             block = self._finer(block)  # the frame's levels are set: shape them in time
-        theta, stall, halvings = opts.theta0, 0, 0
+        stall, halvings = 0, 0
         best_lam, best_mu = self.lam.copy(), self.mu.copy()
         history: list[float] = []  # best bound per slot-level iteration
-        for it in range(opts.max_iterations):
+        for it in range(iterations):
             if deadline is not None and it > 0 and time.perf_counter() > deadline:
                 break
             self.iterations = it + 1
@@ -269,7 +295,7 @@ class LagrangianSolver:
             elif it % opts.repair_every == opts.repair_every - 1:
                 self.repair_relaxed(self.orders[(it // opts.repair_every) % len(self.orders)])
             if self.progress:
-                self.progress(it + 1, opts.max_iterations, self.best_bound, self.best_objective)
+                self.progress(it + 1, iterations, self.best_bound, self.best_objective)
             gap = relative_gap(self.best_objective, self.best_bound)
             if gap is not None and gap <= opts.target_gap:
                 break
@@ -292,6 +318,9 @@ class LagrangianSolver:
         self.polish()
         if self.pool is not None:
             self._finish()
+        self.warm_out = WarmStart(
+            self.p.fingerprint, self.lam.copy(), self.mu.copy(), self.best.copy()
+        )
         bound = self.best_bound
         if bound > self.best_objective and bound - self.best_objective <= 1e-9 * max(
             1.0, abs(self.best_objective)
@@ -350,10 +379,13 @@ def solve_lr(
     problem: PlanningProblem,
     options: LrOptions = LrOptions(),
     progress: Progress | None = None,
+    warm: WarmStart | None = None,
 ) -> Plan:
+    """Plan ``problem``. ``warm``: the ``Plan.warm`` of an earlier plan; used when it was
+    of the same problem (same fingerprint), ignored otherwise."""
     compile_ms = ensure_compiled()
     start = time.perf_counter()
-    solver = LagrangianSolver(problem, options, progress)
+    solver = LagrangianSolver(problem, options, progress, warm)
     best, objective, bound = solver.run()
     solve_ms = (time.perf_counter() - start) * 1000.0
     return to_plan(
@@ -369,5 +401,7 @@ def solve_lr(
             "plans_tried": solver.repairs,
             "level_rounds": solver.level_rounds,
             "finish": solver.finish,
+            "warm": solver.warm is not None,
         },
+        warm=solver.warm_out,
     )
