@@ -85,3 +85,10 @@ def test_unknown_solver_is_a_usage_error():
     result = ppr("plan", "--solver", "magic")
     assert result.returncode == 2
     assert "invalid choice: 'magic'" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "nan"])
+def test_a_finishing_budget_that_is_no_time_is_a_usage_error(value: str):
+    result = ppr("plan", "--finish", value)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"error: --finish must be a number of seconds >= 0, not {value}\n"

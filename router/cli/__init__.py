@@ -40,6 +40,15 @@ class UsageError(Exception):
     """A command-line mistake: printed as one line, exit status 2."""
 
 
+def check_line_baud(transport: str, line_baud: int | None) -> None:
+    """``--line-baud`` (ppr run, ppr twin) paces a serial line: not TCP, not below 300."""
+    if line_baud is not None and (transport == "tcp" or line_baud < 300):
+        raise UsageError(
+            f"--line-baud {line_baud}: paces a serial line; give --transport rtu or "
+            f"serial and a rate of at least 300"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ppr",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 
 from bench import Scenario, Topology, bundled_path, load_with_topology
+from router.cli import UsageError
 from router.progress import ProgressBar
 from scheduler import (
     SOLVERS,
@@ -55,6 +57,8 @@ def load(path: Path | None) -> tuple[Scenario, Topology]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.finish) and args.finish >= 0):
+        raise UsageError(f"--finish must be a number of seconds >= 0, not {args.finish:g}")
     scenario, topology = load(args.scenario)
     # --- market (issue 3): offers and bids become transfers before planning ---
     if scenario.offers and scenario.bids:
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             lr_options=LrOptions(
                 max_iterations=args.iterations,
                 time_limit_s=args.time_limit,
-                finish_s=max(0.0, args.finish),
+                finish_s=args.finish,
             ),
             milp_options=MilpOptions(time_limit_s=args.time_limit or 60.0),
             progress=lambda i, n, lb, ub: bar.update(i, n, f"bound {lb:.5g} plan {ub:.5g}"),

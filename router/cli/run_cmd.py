@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from bench import bundled_path, load_scenario
-from router.cli import UsageError
+from router.cli import UsageError, check_line_baud
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.report import frame_line, summary
 from router.controller.session import Session, SessionConfig
@@ -109,11 +109,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise UsageError(f"--frames must be at least 1, not {args.frames}")
-    if args.line_baud is not None and (args.transport == "tcp" or args.line_baud < 300):
-        raise UsageError(
-            f"--line-baud {args.line_baud}: paces a serial line; give --transport rtu or "
-            f"serial and a rate of at least 300"
-        )
+    check_line_baud(args.transport, args.line_baud)
     if not (math.isfinite(args.retail_price) and args.retail_price >= 0):
         raise UsageError(f"--retail-price must be a number >= 0, not {args.retail_price:g}")
     if args.plan_ms is not None and not args.plan_ms > 0:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench import bundled_path, load_scenario
 from firmware_bridge.keystore import DEFAULT_STORE
-from router.cli import UsageError
+from router.cli import UsageError, check_line_baud
 from sim_hw.faults import KINDS
 from sim_hw.twin import TRANSPORTS, Twin
 
@@ -50,11 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.baud >= 300:
         raise UsageError(f"--baud must be at least 300, not {args.baud}")
-    if args.line_baud is not None and (args.transport == "tcp" or args.line_baud < 300):
-        raise UsageError(
-            f"--line-baud {args.line_baud}: paces a serial line; give --transport rtu or "
-            f"serial and a rate of at least 300"
-        )
+    check_line_baud(args.transport, args.line_baud)
     if not (math.isfinite(args.accel) and args.accel > 0):
         raise UsageError(f"--accel must be a number above 0, not {args.accel:g}")
     if args.duration is not None and not args.duration > 0:

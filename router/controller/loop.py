@@ -85,7 +85,7 @@ class Controller:
     )  # seconds, the last arms
     stopped_at: float | None = None  # local time of an e-stop
     # per router: start (its clock, us) and slot stretch (ppb) of the last frame armed
-    _last_start_us: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _last_armed: dict[str, tuple[int, int]] = field(default_factory=dict)
     syncing: dict[str, float] = field(default_factory=dict)  # back, clock not yet in step
     _warm: object | None = None  # the last plan's end state: the next plan starts there
 
@@ -356,7 +356,7 @@ class Controller:
         # never before the router's own end of the frame before: a newer clock fit must
         # not make the next frame's swap cut the running one's last slot short
         frame_us = self.scenario.frame.slots * self.scenario.frame.slot_ms * 1000
-        for r, (prev, prev_ppb) in self._last_start_us.items():
+        for r, (prev, prev_ppb) in self._last_armed.items():
             if r in starts:
                 starts[r] = max(starts[r], prev + math.ceil(frame_us * (1 + prev_ppb * 1e-9)))
         armed = await self.fleet.each(
@@ -374,7 +374,7 @@ class Controller:
         if f.arm_failed.keys() >= set(f.routers):
             f.failed["arm"] = "no router armed"  # it runs nowhere: skipped, not settled
         f.skew_us = plan.skew_s * 1e6
-        self._last_start_us = {r: (starts[r], rates[r]) for r in f.routers if r not in f.arm_failed}
+        self._last_armed = {r: (starts[r], rates[r]) for r in f.routers if r not in f.arm_failed}
         await self.journal.append_async(
             "frame",
             {

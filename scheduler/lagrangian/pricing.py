@@ -59,20 +59,21 @@ class Levels:
         for plan in seeds:
             self.master.add(columns_of(a, plan.packets))
         best_lam, best_mu = solver.lam.copy(), solver.mu.copy()
+        lam, mu = np.empty_like(best_lam), np.empty_like(best_mu)
         for _ in range(LEVEL_ROUNDS):
             if deadline is not None and time.perf_counter() > deadline:
                 break
             self.rounds += 1
             _, duals = self.master.solve()
-            self.master.prices(duals, solver.lam, solver.mu)
-            solver._restore(solver.lam.copy(), solver.mu.copy())
+            self.master.prices(duals, lam, mu)
+            solver.set_prices(lam, mu)
             bound = solver.dual_value()
             if bound > solver.best_bound:
                 solver.best_bound = bound
                 best_lam[:], best_mu[:] = solver.lam, solver.mu
             if not self.master.add(columns_of(a, solver.relaxed.packets), duals):
                 break  # no column prices out: these levels are the best ones
-        solver._restore(best_lam, best_mu)
+        solver.set_prices(best_lam, best_mu)
 
 
 class Pool:
@@ -126,7 +127,7 @@ class Finisher:
                 self.converged = True  # the bound is the LP's: nothing left (False for NaN)
                 break
             self.master.prices(duals, lam_m, mu_m)
-            solver._restore(alpha * center_lam + (1 - alpha) * lam_m,
+            solver.set_prices(alpha * center_lam + (1 - alpha) * lam_m,
                             alpha * center_mu + (1 - alpha) * mu_m)  # fmt: skip
             bound = solver.dual_value()
             if bound > solver.best_bound:
@@ -139,7 +140,7 @@ class Finisher:
                     self.converged = not np.isnan(self.lp_value)
                     break
                 alpha = 0.0  # the smoothed prices found nothing: price the duals themselves
-        solver._restore(center_lam, center_mu)
+        solver.set_prices(center_lam, center_mu)
 
     def best_plan(self, time_limit_s: float) -> Assignment | None:
         found = self.master.best_integer(time_limit_s, self.start)

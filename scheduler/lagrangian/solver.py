@@ -256,7 +256,7 @@ class LagrangianSolver:
         theta, iterations = opts.theta0, opts.max_iterations
         if self.warm is not None:
             self._offer(self.warm.best.copy(), self._objective(self.warm.best))
-            self._restore(self.warm.lam.copy(), self.warm.mu.copy())
+            self.set_prices(self.warm.lam.copy(), self.warm.mu.copy())
             block, theta = 1, opts.theta0 * WARM_THETA
             iterations = min(iterations, opts.warm_iterations)
         else:
@@ -286,7 +286,7 @@ class LagrangianSolver:
                     theta, stall, halvings = theta / 2.0, 0, halvings + 1
                     if halvings >= opts.level_halvings and block > 1:
                         block, theta, halvings = self._finer(block), opts.theta0, 0
-                    self._restore(best_lam, best_mu)
+                    self.set_prices(best_lam, best_mu)
                     bound = self.dual_value()
             if self.pool is not None and block == 1:
                 self.pool.collect(self.relaxed.packets)
@@ -314,7 +314,7 @@ class LagrangianSolver:
                 if block == 1:
                     break  # no relaxed constraint binds: the relaxed solution is optimal
                 block, theta, halvings = self._finer(block), opts.theta0, 0
-        self._restore(best_lam, best_mu)
+        self.set_prices(best_lam, best_mu)
         self.polish()
         if self.pool is not None:
             self._finish()
@@ -365,7 +365,9 @@ class LagrangianSolver:
             "ms": (time.perf_counter() - begin) * 1000.0,
         }
 
-    def _restore(self, lam: NDArray[np.float64], mu: NDArray[np.float64]) -> None:
+    def set_prices(self, lam: NDArray[np.float64], mu: NDArray[np.float64]) -> None:
+        """Price the relaxed constraints at ``lam``/``mu`` (copied), with the flags and the
+        penalty the kernels and the dual value need."""
         self.lam[:], self.mu[:] = lam, mu
         self.res_active[:] = (lam > 0.0).any(axis=1) if lam.size else False
         self.store_active[:] = (mu > 0.0).any(axis=1) if mu.size else False
