@@ -168,6 +168,9 @@ async def _main(config: SessionConfig) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     print(summary(result.outcomes, len(result.alarms)))
+    if session.controller is not None:
+        for line in session.controller.stage.summary(result.outcomes):
+            print(line)
     written = [str(result.journal)]
     if result.last_frame is not None:  # the last frame that ran, in slots
         from router.gantt import draw_gantt

@@ -36,6 +36,7 @@ from router.controller.clocks import FIRST_SAMPLES, ClockKeeper, now
 from router.controller.fleet import Fleet
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.prepare import Prepared, prepare_frame
+from router.controller.stages import FrameStage, MarketStage
 from router.journal import Journal
 from router.settlement import settle_frame
 from router.timesync import ClockSkewError
@@ -70,6 +71,8 @@ class Controller:
     store: KeyStore
     journal: Journal
     options: RunOptions = field(default_factory=RunOptions)
+    # decides each frame's transfers (by default the market, when offers and bids are quoted)
+    stage: FrameStage = field(default_factory=MarketStage)
     on_frame: Callable[[FrameOutcome], None] = lambda outcome: None
     on_alarm: Callable[[int | None, str, str, str], None] = lambda f, src, code, text: None
     clocks: ClockKeeper = field(init=False)
@@ -88,6 +91,7 @@ class Controller:
     _last_armed: dict[str, tuple[int, int]] = field(default_factory=dict)
     syncing: dict[str, float] = field(default_factory=dict)  # back, clock not yet in step
     _warm: object | None = None  # the last plan's end state: the next plan starts there
+    _planned_frames: int = 0  # frames planned in this run: the stage's frame index
 
     def __post_init__(self) -> None:
         self.topology = Topology(self.scenario)
@@ -232,13 +236,16 @@ class Controller:
             self.topology,
             frame,
             self.keys,
+            index=self._planned_frames,
             down=down,
-            mechanism=self.options.mechanism,
+            stage=self.stage,
             lr_options=self._lr_options(),
             warm=self._warm,
         )
+        self._planned_frames += 1
         self._warm = prep.plan.warm
-        await self.journal.append_async("plan", _plan_record(prep, down), frame=frame)
+        record = _plan_record(prep, down, self.stage.name)
+        await self.journal.append_async("plan", record, frame=frame)
         return _Frame(prep, routers=self._planned(), down=sorted(down))
 
     def _lr_options(self) -> LrOptions:
@@ -453,6 +460,7 @@ class Controller:
                 frame=prep.frame,
             )
         settlement = None  # a skipped frame ran nowhere: nothing to settle, nobody owes
+        stage_record = None
         if not f.failed:
             settlement = settle_frame(
                 prep.frame,
@@ -463,6 +471,10 @@ class Controller:
                 config=self.settlement_config,
             )
             await self.journal.append_async("settlement", settlement.to_json(), frame=prep.frame)
+            stage_record = self.stage.settled(prep.stage, settlement)
+            if stage_record is not None:
+                stage_record = {"stage": self.stage.name, **stage_record}
+                await self.journal.append_async("stage", stage_record, frame=prep.frame)
             short = [t for t in settlement.transfers if t.shortfall_packets > 0]
             if short:
                 listed = ", ".join(t.transfer for t in short[:5]) + (", ..." if short[5:] else "")
@@ -478,7 +490,7 @@ class Controller:
             await self._read_telemetry(ran)
         if not f.failed:
             self.last_prepared = prep
-        outcome = FrameOutcome.of(f, settlement, packets)
+        outcome = FrameOutcome.of(f, settlement, packets, stage_record)
         await self.journal.append_async("frame", outcome.record(), frame=prep.frame)
         self.outcomes.append(outcome)
         self.on_frame(outcome)
@@ -582,13 +594,9 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(exc, RouterTimeout | RouterUnavailable | OSError | asyncio.TimeoutError)
 
 
-def _plan_record(prep: Prepared, down: frozenset[str]) -> dict[str, object]:
+def _plan_record(prep: Prepared, down: frozenset[str], stage: str) -> dict[str, object]:
     record = prep.plan.to_json()
     record["down_routers"] = sorted(down)
-    if prep.market is not None:
-        record["market"] = {
-            "mechanism": prep.market.mechanism,
-            "welfare": prep.market.welfare,
-            "trades": len(prep.market.trades),
-        }
+    if prep.stage.record:
+        record["stage"] = {"name": stage, **prep.stage.record}
     return record

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from router.settlement import FrameSettlement, SettlementConfig
 from scheduler import LrOptions
-from scheduler.market import Mechanism
 
 if TYPE_CHECKING:
     from router.controller.loop import _Frame
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RunOptions:
     frames: int = 10
-    mechanism: Mechanism = "vcg"
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
     lr: LrOptions = field(default_factory=LrOptions)
     # the lr planner is an anytime solver: unless lr.time_limit_s says otherwise, it stops
@@ -49,10 +48,15 @@ class FrameOutcome:
     routers_down: tuple[str, ...]
     problems: tuple[str, ...]  # commit, arm and clock failures of this frame
     settlement: FrameSettlement | None
+    stage: Mapping[str, Any] | None = None  # the frame stage's account (journaled apart)
 
     @classmethod
     def of(
-        cls, f: _Frame, settlement: FrameSettlement | None, delivered_packets: int
+        cls,
+        f: _Frame,
+        settlement: FrameSettlement | None,
+        delivered_packets: int,
+        stage: Mapping[str, Any] | None = None,
     ) -> FrameOutcome:
         plan = f.prep.plan
         planned_sink = sum(t.planned_sink_j for t in settlement.transfers) if settlement else 0.0
@@ -82,11 +86,12 @@ class FrameOutcome:
             routers_down=tuple(f.down),
             problems=tuple(problems),
             settlement=settlement,
+            stage=stage,
         )
 
     def record(self) -> dict[str, Any]:
         """The frame's journal record (settlement is journaled on its own)."""
-        out = {k: v for k, v in self.__dict__.items() if k != "settlement"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("settlement", "stage")}
         for k, v in out.items():
             if isinstance(v, float) and not math.isfinite(v):
                 out[k] = None  # not known (a frame never armed has no skew): JSON null

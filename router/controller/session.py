@@ -25,6 +25,7 @@ from router.controller.fleet import Fleet, FleetError
 from router.controller.loop import Controller
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.prepare import Prepared
+from router.controller.stages import FrameStage, MarketStage
 from router.journal import Journal, verify_journal
 from router.journal.verify import VerifyReport
 
@@ -53,6 +54,7 @@ class SessionConfig:
     faults: tuple[str, ...] = ()  # twin faults (ppr twin's --fault syntax)
     clear_estop: bool = False  # clear routers' latched e-stops at start
     options: RunOptions = field(default_factory=RunOptions)
+    stage: FrameStage | None = None  # decides each frame's transfers (default: the market)
 
 
 @dataclass
@@ -173,7 +175,14 @@ class Session:
                     journal_path, store.signing_key(), genesis={"scenario": cfg.scenario.name}
                 )
                 feed = await self._feed(stack, broker)
-                controller = Controller(cfg.scenario, fleet, store, journal, cfg.options)
+                controller = Controller(
+                    cfg.scenario,
+                    fleet,
+                    store,
+                    journal,
+                    cfg.options,
+                    stage=cfg.stage or MarketStage(),
+                )
                 controller.on_frame = self._frame_done
                 controller.on_alarm = self._alarm
                 self.controller = controller

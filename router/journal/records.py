@@ -39,6 +39,7 @@ Kind = Literal[
     "frame",  # a frame's summary
     "meters",
     "settlement",
+    "stage",  # a frame stage's account of a frame (MEC satisfaction, day-ahead trades)
     "alarm",
     "command",  # a command received (MQTT, CLI) and what was done with it
     "estop",
