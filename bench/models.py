@@ -165,6 +165,21 @@ class Quote(Model):
     price: Price
 
 
+class Offer(Quote):
+    """A seller's ask per packet. ``green``: the energy is of renewable origin (it earns a
+    certificate per delivered joule)."""
+
+    green: bool = False
+
+
+class Bid(Quote):
+    """A buyer's value per packet. ``green_premium``: what it pays on top per packet for
+    green energy; ``green_only``: it buys green energy or nothing."""
+
+    green_premium: Price = 0.0
+    green_only: bool = False
+
+
 class TwinRouter(Model):
     """How the software twin simulates one router (``[[twin.routers]]``)."""
 
@@ -190,8 +205,8 @@ class Scenario(Model):
     lines: tuple[Line, ...] = ()
     sops: tuple[Sop, ...] = ()
     transfers: tuple[Transfer, ...] = ()
-    offers: tuple[Quote, ...] = ()
-    bids: tuple[Quote, ...] = ()
+    offers: tuple[Offer, ...] = ()
+    bids: tuple[Bid, ...] = ()
     twin: TwinSection = TwinSection()
 
     def router(self, router_id: str) -> Router:
