@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("router.cli.plan_cmd", "plan every packet of a scenario into routes and slots"),
     "scenario": ("router.cli.scenario_cmd", "generate benchmark scenarios"),
     "market": ("router.cli.market_cmd", "match offers and bids (VCG or Nash) and show payments"),
+    "dayahead": (
+        "router.cli.dayahead_cmd",
+        "day-ahead P2P trading among a VPP's prosumers (pool or bilateral)",
+    ),
     "keys": ("router.cli.keys_cmd", "create, rotate and show the keys that seal headers"),
     # issue 5: the wire contract and the twin
     "registers": ("router.cli.registers_cmd", "print the router register map (the wire contract)"),
