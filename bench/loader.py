@@ -129,7 +129,7 @@ def _toml_error_line(message: str) -> int | None:
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
-_WHERE = re.compile(r"^([a-z_]+)(?:\[([^\]]+)\])?(?:\.([a-z_]+))?")
+_WHERE = re.compile(r"^([a-z_]+)(?:\[([^\]]+)\])?(?:\.([a-z0-9_]+))?")
 
 
 def _locate(text: str, where: str) -> int | None:

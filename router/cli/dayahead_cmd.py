@@ -79,7 +79,7 @@ def report(doc: dict) -> str:
     lines.append(f"  {len(doc['trades'])} trading pairs")
     step = max(1, len(doc["history"]) // 10)
     lines.append("  iteration   bound      cost      gap")
-    for k in list(range(0, len(doc["history"]), step)) + [len(doc["history"]) - 1]:
+    for k in [*range(0, len(doc["history"]), step), len(doc["history"]) - 1]:
         lb, ub = doc["history"][k]
         lines.append(
             f"  {k + 1:>9} {lb:>9.4f} {ub:>9.4f} {100 * (ub - lb) / max(abs(ub), 1e-9):>7.3f} %"
