@@ -22,6 +22,9 @@ from scheduler.dayahead.joint import JointSchedule, joint_lp
 from scheduler.dayahead.problem import Array, Problem
 from scheduler.dayahead.subproblem import ProsumerLP
 
+THETA = 2.0  # Polyak's step factor at the start
+DEFLECT = 0.0  # share of the last direction kept
+STALL = 20  # iterations without a better bound before the step shrinks
 Progress = Callable[[int, int, float, float], None]
 
 
@@ -79,7 +82,8 @@ def solve_dayahead(
     price = np.tile((m.buy + m.sell - m.fee) / 2, (n_links, 1))
     best_lb, best_price = -np.inf, price.copy()
     best: JointSchedule | None = None
-    theta, stall = 1.0, 0
+    theta, stall = THETA, 0
+    direction = np.zeros((n_links, T))
     weight = 0.0
     avg_c, avg_d = np.zeros((N, T)), np.zeros((N, T))
     history: list[Iterate] = []
@@ -98,12 +102,16 @@ def solve_dayahead(
             best_lb, best_price, stall = lb, price.copy(), 0
         else:
             stall += 1
-            if stall >= 5:
+            if stall >= STALL:
                 theta, stall = theta / 2, 0
         if best is None:
             best = joint_lp(problem, bilateral, cs, ds)
         ub = best.cost
-        norm = float(np.sum(g * g))
+        # deflected subgradient (Camerini-Fratta-Maffioli): part of the last direction
+        # is kept, which damps the zig-zag between links that trade in turn
+        zero = float(np.sum(g * g)) == 0.0
+        direction = g + DEFLECT * direction
+        norm = float(np.sum(direction * direction))
         step = theta * max(ub - lb, 1e-9 * abs(ub)) / norm if norm > 0 else 0.0
         if it & (it - 1) == 0:  # restart the average at powers of two: it covers the
             weight = 0.0  # latest half of the iterations, not the poor early ones
@@ -118,8 +126,8 @@ def solve_dayahead(
         history.append(Iterate(it, best_lb, best.cost))
         if progress is not None:
             progress(it, iterations, best_lb, best.cost)
-        if history[-1].gap <= tolerance or norm == 0:
+        if history[-1].gap <= tolerance or zero:
             break
-        price = price + step * g
+        price = price + step * direction
     assert best is not None
     return DayAheadResult(framework, best, best_lb, best_price, history)
