@@ -18,3 +18,14 @@ def test_planning_benchmark_quick():
     )
     assert result.returncode == 0, result.stderr
     assert "| bench-4 |" in result.stdout and "optimal" in result.stdout
+
+
+def test_dayahead_benchmark_quick():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "dayahead.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| 10 x 12 | pool |" in result.stdout and "| 10 x 12 | bilateral |" in result.stdout
