@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.dayahead import parse_dayahead  # noqa: E402
-from bench.vpp_generate import generate_vpp  # noqa: E402
-from scheduler.dayahead import build_problem, joint_lp, solve_dayahead  # noqa: E402
+from bench.dayahead import parse_dayahead
+from bench.vpp_generate import generate_vpp
+from scheduler.dayahead import build_problem, joint_lp, solve_dayahead
 
 SIZES = [(100, 24), (300, 24), (1000, 24), (300, 96)]
 QUICK = [(10, 12)]
