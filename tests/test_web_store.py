@@ -14,13 +14,13 @@ from router.web.store import LATEST, Store
 def test_new_file_is_wal_and_at_the_latest_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "t.db")
     assert store.journal_mode == "wal"
-    assert store.version == LATEST == 2
+    assert store.version == LATEST == 3
     store.close()
     # the mode is a property of the file: a plain sqlite3 connection sees it too
     conn = sqlite3.connect(tmp_path / "t.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
     conn.close()
 
 
@@ -41,7 +41,7 @@ def test_upgrade_from_v1_keeps_rows_and_adds_tables(tmp_path: Path) -> None:
     old.close()
 
     new = Store(tmp_path / "t.db")
-    assert new.version == 2
+    assert new.version == 3
     assert [tuple(r) for r in new.rows("SELECT name, role FROM users")] == [("ada", "admin")]
     assert new.rows("SELECT packets, price FROM orders")[0]["packets"] == 10
     assert new.rows("SELECT COUNT(*) AS n FROM certificates")[0]["n"] == 0

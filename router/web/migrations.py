@@ -63,4 +63,17 @@ MIGRATIONS: tuple[str, ...] = (
         created REAL NOT NULL
     );
     """,
+    # v3: what each order got on the bench, per frame (the settlement of its trades)
+    """
+    CREATE TABLE deliveries (
+        order_id INTEGER NOT NULL REFERENCES orders(id),
+        frame INTEGER NOT NULL,
+        allocated INTEGER NOT NULL,
+        delivered_packets REAL NOT NULL,
+        delivered_j REAL NOT NULL,
+        paid REAL NOT NULL,
+        compensation REAL NOT NULL,
+        PRIMARY KEY (order_id, frame)
+    );
+    """,
 )
