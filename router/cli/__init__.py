@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("router.cli.run_cmd", "run frames on the bench (default: bench-4 on the twin)"),
     "estop": ("router.cli.estop_cmd", "open every gate of a bench now"),
     "journal": ("router.cli.journal_cmd", "verify the signed, hash-chained journal of a run"),
+    # issue 11: the web trading terminal
+    "serve": ("router.cli.serve_cmd", "run the bench with the web trading terminal"),
 }
 
 EXIT_USAGE = 2

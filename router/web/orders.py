@@ -1,0 +1,223 @@
+"""Orders from the web terminal, checked exactly as the scenario loader checks quotes.
+
+An order is turned into the scenario's own ``[[offers]]`` / ``[[bids]]`` entry and run
+through ``bench.loader.parse_dict`` against the bench it trades on, so the web and a file
+refuse the same quotes with the same words; the error's field names the form field.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bench import Scenario
+from bench.errors import ScenarioError
+from bench.loader import parse_dict
+from router.web.errors import OrderError
+from router.web.store import Store
+
+Side = Literal["offer", "bid"]
+Unit = Literal["packets", "kwh"]
+MAX_VALID_FRAMES = 1_000_000
+J_PER_KWH = 3.6e6
+# the form fields a scenario field is shown next to
+_FIELD = {"packets": "quantity", "price": "price", "terminal": "terminal"}
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    user_id: int
+    side: Side
+    terminal: str
+    packets: int
+    price: float
+    valid_until_frame: int
+    green: bool
+    green_premium: float
+    green_only: bool
+    status: str
+
+    def public(self) -> dict[str, Any]:
+        """What the book shows everyone: no owner, no order id."""
+        out: dict[str, Any] = {
+            "side": self.side,
+            "terminal": self.terminal,
+            "packets": self.packets,
+            "price": self.price,
+        }
+        if self.side == "offer":
+            out["green"] = self.green
+        else:
+            out |= {"green_premium": self.green_premium, "green_only": self.green_only}
+        return out
+
+    def private(self) -> dict[str, Any]:
+        return self.public() | {
+            "id": self.id,
+            "valid_until_frame": self.valid_until_frame,
+            "status": self.status,
+        }
+
+
+def packets_of(scenario: Scenario, terminal: str, quantity: float, unit: Unit) -> int:
+    """Whole packets for a quantity: kWh at the terminal's voltage and full current."""
+    if unit == "packets":
+        if quantity != int(quantity):
+            raise OrderError("quantity", f"must be a whole number of packets (got {quantity:g})")
+        return int(quantity)
+    term = next((t for t in scenario.terminals if t.id == terminal), None)
+    if term is None:
+        raise OrderError("terminal", f"unknown terminal '{terminal}'")
+    packet_j = term.voltage_v * term.max_current_a * scenario.frame.tau_s
+    packets = math.floor(quantity * J_PER_KWH / packet_j + 1e-9)
+    if packets < 1 and quantity > 0:
+        raise OrderError(
+            "quantity",
+            f"{quantity:g} kWh is less than one packet ({packet_j / J_PER_KWH:.3g} kWh)",
+        )
+    return packets
+
+
+def check_order(
+    scenario: Scenario,
+    side: Side,
+    terminal: str,
+    packets: int,
+    price: float,
+    *,
+    green: bool = False,
+    green_premium: float = 0.0,
+    green_only: bool = False,
+) -> None:
+    """Raise OrderError (with the form field) where the scenario loader would refuse."""
+    quote: dict[str, Any] = {"id": "order", "terminal": terminal, "packets": packets}
+    quote["price"] = price
+    if side == "offer":
+        quote["green"] = green
+    else:
+        quote |= {"green_premium": green_premium, "green_only": green_only}
+    data = scenario.model_dump(mode="python", exclude_defaults=False)
+    data["offers"], data["bids"] = ([quote], []) if side == "offer" else ([], [quote])
+    try:
+        parse_dict(data)
+    except ScenarioError as exc:
+        leaf = exc.where.rsplit(".", 1)[-1]
+        raise OrderError(_FIELD.get(leaf, leaf), exc.message) from None
+    if packets < 1:
+        raise OrderError("quantity", "must be at least one packet")
+
+
+def place(
+    store: Store,
+    scenario: Scenario,
+    user_id: int,
+    owned: list[str],
+    form: dict[str, Any],
+    now_frame: int,
+) -> Order:
+    """Check a submitted order form and store it as open."""
+    side = form.get("side")
+    if side not in ("offer", "bid"):
+        raise OrderError("side", "must be 'offer' or 'bid'")
+    terminal = str(form.get("terminal", ""))
+    if terminal not in owned:
+        raise OrderError(
+            "terminal", f"'{terminal}' is not one of your terminals ({_or_none(owned)})"
+        )
+    unit = form.get("unit", "packets")
+    if unit not in ("packets", "kwh"):
+        raise OrderError("unit", "must be 'packets' or 'kwh'")
+    quantity = _number(form, "quantity")
+    price = _number(form, "price")
+    valid = _number(form, "valid_frames", default=1.0)
+    if valid != int(valid) or not 1 <= valid <= MAX_VALID_FRAMES:
+        raise OrderError("valid_frames", f"must be a whole number from 1 to {MAX_VALID_FRAMES}")
+    green = _flag(form, "green")
+    premium = _number(form, "green_premium", default=0.0)
+    green_only = _flag(form, "green_only")
+    packets = packets_of(scenario, terminal, quantity, unit)
+    check_order(
+        scenario, side, terminal, packets, price,
+        green=green, green_premium=premium, green_only=green_only,
+    )  # fmt: skip
+    with store.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO orders (user_id, side, terminal, packets, price, valid_until_frame, "
+            "green, green_premium, green_only, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                user_id, side, terminal, packets, price, now_frame + int(valid) - 1,
+                green, premium, green_only, time.time(),
+            ),
+        )  # fmt: skip
+        order_id = int(cur.lastrowid or 0)
+    return get(store, order_id)
+
+
+def get(store: Store, order_id: int) -> Order:
+    return _order(store.rows("SELECT * FROM orders WHERE id = ?", (order_id,))[0])
+
+
+def of_user(store: Store, user_id: int) -> list[Order]:
+    rows = store.rows("SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC", (user_id,))
+    return [_order(r) for r in rows]
+
+
+def open_orders(store: Store, frame: int) -> list[Order]:
+    rows = store.rows(
+        "SELECT * FROM orders WHERE status = 'open' AND valid_until_frame >= ? ORDER BY id",
+        (frame,),
+    )
+    return [_order(r) for r in rows]
+
+
+def book(store: Store, frame: int) -> dict[str, list[dict[str, Any]]]:
+    """The public book: open offers cheapest first, open bids dearest first."""
+    live = open_orders(store, frame)
+    offers = sorted((o for o in live if o.side == "offer"), key=lambda o: (o.price, o.id))
+    bids = sorted((o for o in live if o.side == "bid"), key=lambda o: (-o.price, o.id))
+    return {"offers": [o.public() for o in offers], "bids": [o.public() for o in bids]}
+
+
+def cancel(store: Store, user_id: int, order_id: int) -> None:
+    with store.transaction() as conn:
+        n = conn.execute(
+            "UPDATE orders SET status = 'cancelled' WHERE id = ? AND user_id = ? "
+            "AND status = 'open'",
+            (order_id, user_id),
+        ).rowcount
+    if not n:  # someone else's order reads the same as a missing one
+        raise OrderError("order", f"no open order {order_id} of yours")
+
+
+def _number(form: dict[str, Any], name: str, default: float | None = None) -> float:
+    raw = form.get(name)
+    if raw in (None, ""):
+        if default is None:
+            raise OrderError(name, "is required")
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise OrderError(name, f"must be a number (got {raw!r})") from None
+    if not math.isfinite(value) or value < 0:
+        raise OrderError(name, f"must be a finite number >= 0 (got {raw!r})")
+    return value
+
+
+def _flag(form: dict[str, Any], name: str) -> bool:
+    return str(form.get(name, "")).lower() in ("1", "true", "on", "yes")
+
+
+def _or_none(items: list[str]) -> str:
+    return ", ".join(items) if items else "none assigned yet; ask an admin"
+
+
+def _order(r: Any) -> Order:
+    return Order(
+        int(r["id"]), int(r["user_id"]), r["side"], r["terminal"], int(r["packets"]),
+        float(r["price"]), int(r["valid_until_frame"]), bool(r["green"]),
+        float(r["green_premium"]), bool(r["green_only"]), r["status"],
+    )  # fmt: skip
