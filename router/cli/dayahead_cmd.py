@@ -27,6 +27,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=300, help="subgradient iterations")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--plot", type=Path, help="write a PNG of prices, trades and charge")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="then draw forecast errors per VPP and clear the deviations between VPPs by VCG",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="--realtime: seed of the errors")
+    parser.add_argument(
+        "--vpps", type=int, default=3, help="--realtime: VPPs the prosumers form (default 3)"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=1.0,
+        help="--realtime: seconds one period's clearing may take (default 1)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -35,7 +50,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--iterations {args.iterations}: give at least 1")
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise UsageError(f"--plot {args.plot}: the picture is a PNG; name it *.png")
+    if args.realtime and args.vpps < 2:
+        raise UsageError(f"--vpps {args.vpps}: real-time trading needs at least 2 VPPs")
+    if args.realtime and not args.time_limit > 0:
+        raise UsageError(f"--time-limit {args.time_limit}: give a number of seconds > 0")
     day = load_dayahead(args.file)
+    if args.realtime and args.vpps > len(day.prosumers):
+        raise UsageError(
+            f"--vpps {args.vpps}: the file has {len(day.prosumers)} prosumers; give at most that"
+        )
     if args.framework == "bilateral" and not day.links():
         raise UsageError(f"{args.file}: no prosumer lists peers; bilateral trades need them")
     problem = build_problem(day)
@@ -52,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
 
         m = day.dayahead
         draw_day(doc, list(m.grid_buy_price), list(m.grid_sell_price), args.plot)
+    if args.realtime:
+        from router.cli.realtime_report import realtime
+
+        doc["realtime"] = realtime(day, args.vpps, args.seed, args.time_limit)
     print(json.dumps(doc, indent=1) if args.json else report(doc))
     return 0
 
@@ -84,4 +111,8 @@ def report(doc: dict) -> str:
         lines.append(
             f"  {k + 1:>9} {lb:>9.4f} {ub:>9.4f} {100 * (ub - lb) / max(abs(ub), 1e-9):>7.3f} %"
         )
+    if "realtime" in doc:
+        from router.cli.realtime_report import realtime_lines
+
+        lines += realtime_lines(doc["realtime"])
     return "\n".join(lines)
