@@ -103,6 +103,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="twin fault, as ppr twin --fault (repeatable)",
     )
+    parser.add_argument(
+        "--dayahead",
+        type=Path,
+        metavar="FILE",
+        help="carry hour --hour of this VPP file's day-ahead trades (ppr dayahead) as the "
+        "frames' transfers",
+    )
+    parser.add_argument("--hour", type=int, help="--dayahead: the hour of the day (0-23)")
+    parser.add_argument(
+        "--framework", choices=("pool", "bilateral"), default="pool", help="--dayahead: market"
+    )
     parser.set_defaults(run=run)
 
 
@@ -120,7 +131,13 @@ def run(args: argparse.Namespace) -> int:
             f"{args.watchdog_ms}: a heartbeat must be able to get through in time"
         )
     scenario = load_scenario(args.scenario or bundled_path())
+    stage = None
+    if args.dayahead is not None or args.hour is not None:
+        from router.cli.dayahead_run import dayahead_stage
+
+        stage = dayahead_stage(args.dayahead, args.hour, args.framework)
     config = SessionConfig(
+        stage=stage,
         scenario=scenario,
         out_dir=args.out,
         keys_dir=args.keys,
