@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from bench.limits import MAX_CURRENT_A, MAX_GUARD_US, MAX_SLOT_MS, MAX_VOLTAGE_V
+
 # Ids appear in MQTT topics, file names and log lines: no separators, no wildcards.
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,40}$")]
 PortRefText = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,40}:[0-9]{1,3}$")]
@@ -31,8 +33,8 @@ class Model(BaseModel):
 
 class Frame(Model):
     slots: Annotated[int, Field(ge=1, le=MAX_SLOTS, strict=True)]
-    slot_ms: Positive
-    guard_us: NonNegative = 0.0
+    slot_ms: Annotated[float, Field(gt=0, le=MAX_SLOT_MS, strict=True)]
+    guard_us: Annotated[float, Field(ge=0, le=MAX_GUARD_US, strict=True)] = 0.0
 
     @model_validator(mode="after")
     def _guard_inside_slot(self) -> Frame:
@@ -134,8 +136,9 @@ class Transfer(Model):
     source: Id
     sink: Id
     packets: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
-    voltage_v: Positive
-    current_a: Positive
+    # what a header can carry (bench.limits); the route's own limits are checked in validate
+    voltage_v: Annotated[float, Field(gt=0, le=MAX_VOLTAGE_V, strict=True)]
+    current_a: Annotated[float, Field(gt=0, le=MAX_CURRENT_A, strict=True)]
     release_slot: Annotated[int, Field(ge=0, strict=True)] = 0
     deadline_slot: Annotated[int, Field(ge=0, strict=True)] | None = None
     value: Price

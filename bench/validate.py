@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from bench.errors import RouteError, ScenarioError
+from bench.limits import MAX_PACKET_ENERGY_J
 from bench.models import PortRef, Scenario
 from bench.topology import Topology
 
@@ -105,12 +106,25 @@ def _check_transfers(s: Scenario, topology: Topology) -> None:
         if tr.source == tr.sink:
             raise ScenarioError(f"{where}.sink", "source and sink are the same terminal")
         for term in (src, snk):
+            if tr.voltage_v > term.voltage_v:
+                raise ScenarioError(
+                    f"{where}.voltage_v",
+                    f"{tr.voltage_v:g} V exceeds terminal {term.id}'s voltage_v "
+                    f"({term.voltage_v:g} V)",
+                )
             if tr.current_a > term.max_current_a:
                 raise ScenarioError(
                     f"{where}.current_a",
                     f"{tr.current_a:g} A exceeds terminal {term.id}'s max_current_a "
                     f"({term.max_current_a:g} A)",
                 )
+        energy = tr.packet_energy_j(s.frame)
+        if energy > MAX_PACKET_ENERGY_J:
+            raise ScenarioError(
+                f"{where}.current_a",
+                f"a packet carries {energy:g} J; a header holds at most "
+                f"{MAX_PACKET_ENERGY_J:g} J (lower the current, voltage or slot_ms)",
+            )
         last = s.frame.slots - 1
         if tr.release_slot > last:
             raise ScenarioError(

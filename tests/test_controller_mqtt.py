@@ -177,17 +177,37 @@ async def test_an_mqtt_estop_opens_every_gate_and_ends_the_run(tmp_path: Path, b
         aiomqtt.Client("127.0.0.1", broker.port) as operator,
     ):
         await until(lambda: frames(dash), "the first frame", FIRST_FRAME_S)
+        # bad luck and attacks first: json's recursion limit, volts no header can carry,
+        # and volts above the terminals' 48 V; each is answered, none changes anything
+        await operator.publish(f"{TREE}/cmd/transfer", b"[" * 16_000, qos=1)
+        x1 = {"id": "X1", "source": "PV1", "sink": "MEC3", "packets": 5,
+              "voltage_v": 48_000.0, "current_a": 8.0, "value": 1.0}  # fmt: skip
+        for cid, volts in (("op-1", 48_000.0), ("op-2", 400.0)):
+            command = {"id": cid, "transfer": dict(x1, voltage_v=volts)}
+            await operator.publish(f"{TREE}/cmd/transfer", json.dumps(command).encode(), qos=1)
+        await dash.wait(lambda: len(replies(dash)) == 3, "three replies")
+        deep, too_high, over_terminal = replies(dash)
+        assert (deep.id, deep.ok, deep.error) == (None, False, "JSON nested 16000 deep; at most 16")
+        assert (too_high.id, too_high.ok) == ("op-1", False)
+        assert too_high.error.startswith("transfer.voltage_v: ")  # type: ignore[union-attr]
+        assert (over_terminal.id, over_terminal.ok) == ("op-2", False)
+        assert over_terminal.error == (
+            "transfers[X1].voltage_v: 400 V exceeds terminal PV1's voltage_v (48 V)"
+        )
+        seen = len(frames(dash))  # the feed lives on: more frames, then an MQTT e-stop works
+        await until(lambda: len(frames(dash)) > seen, "a frame after the bad commands")
         await operator.publish(f"{TREE}/cmd/estop", b'{"id": "op-9", "reason": "drill"}', qos=1)
         code, out = await run.exit_code()
         assert code == 130, out
         await dash.wait(lambda: dash.payloads(f"{TREE}/status")[-1:] == [b"offline"], "offline")
-    (reply,) = replies(dash)
+    reply = replies(dash)[-1]
     assert (reply.id, reply.command, reply.ok) == ("op-9", "estop", True)
     alarms = [json.loads(p) for p in dash.payloads(f"{TREE}/alarm")]
     assert any(a["code"] == "estop" and a["severity"] == "critical" for a in alarms)
     records = list(read_records(run.journal))
     (stop,) = [r.payload for r in records if r.kind == "estop"]
     assert stop["reason"] == "MQTT e-stop: drill" and stop["failed"] == {}
+    assert not [r for r in records if r.kind == "command"]  # the bad commands left no trace
     assert len(frames(dash)) < 60 and run.verified()
 
 

@@ -24,6 +24,7 @@ from firmware_bridge.tasks import stop_tasks
 from router.controller.fleet import Fleet, FleetError
 from router.controller.loop import Controller
 from router.controller.outcome import FrameOutcome, RunOptions
+from router.controller.outdir import lock_out_dir
 from router.controller.prepare import Prepared
 from router.controller.stages import FrameStage, MarketStage
 from router.journal import Journal, verify_journal
@@ -168,11 +169,16 @@ class Session:
                 stack.push_async_callback(fleet.close)
                 self.fleet = fleet
                 cfg.out_dir.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(lock_out_dir(cfg.out_dir))  # before writing anything in it
                 listing = json.dumps(addresses, indent=1) + "\n"
                 write_file(cfg.out_dir / ADDRESSES, listing.encode())
                 journal_path = cfg.out_dir / JOURNAL
+                # every record, not just the tail: a bad middle record is never appended to
                 journal = Journal.open(
-                    journal_path, store.signing_key(), genesis={"scenario": cfg.scenario.name}
+                    journal_path,
+                    store.signing_key(),
+                    genesis={"scenario": cfg.scenario.name},
+                    check="full",
                 )
                 feed = await self._feed(stack, broker)
                 controller = Controller(

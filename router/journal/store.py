@@ -355,7 +355,7 @@ def _raise_if_bad(path: Path, public: bytes) -> None:
     if report.bad is not None:
         raise JournalCorruptError(
             path,
-            f"{report.bad.describe()}; refusing to append after a bad record "
-            f"(ppr journal verify {path})",
+            f"{report.bad.describe()}; refusing to append to a journal that does not "
+            f"verify (see ppr journal verify {path}; start a new one with another --out)",
             seq=report.bad.seq,
         )

@@ -27,6 +27,7 @@ MODELS: dict[CommandName, type[EstopCommand] | type[TransferCommand]] = {
     "transfer": TransferCommand,
 }
 MAX_COMMAND_BYTES = 16_384
+MAX_COMMAND_DEPTH = 16  # a transfer nests 4 deep; json's recursion must never be reached
 
 
 def parse_command(name: CommandName, payload: bytes) -> Command | CommandReply:
@@ -35,9 +36,12 @@ def parse_command(name: CommandName, payload: bytes) -> Command | CommandReply:
         return _error(name, None, f"payload of {len(payload)} bytes; at most {MAX_COMMAND_BYTES}")
     if name == "estop" and not payload.strip():
         return EstopCommand()  # the easiest possible e-stop: an empty message
+    depth = nesting_depth(payload)
+    if depth > MAX_COMMAND_DEPTH:
+        return _error(name, None, f"JSON nested {depth} deep; at most {MAX_COMMAND_DEPTH}")
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return _error(name, None, f"not JSON: {exc}")
     raw_id = data.get("id") if isinstance(data, dict) else None
     try:
@@ -47,6 +51,29 @@ def parse_command(name: CommandName, payload: bytes) -> Command | CommandReply:
         where = ".".join(str(p) for p in first["loc"]) or "payload"
         cid = raw_id if isinstance(raw_id, str) and _valid_id(raw_id) else None
         return _error(name, cid, f"{where}: {first['msg']}")
+
+
+def nesting_depth(payload: bytes) -> int:
+    """How deep ``[`` and ``{`` nest outside strings: checked before ``json.loads``, whose
+    recursion a few thousand brackets exhaust (a RecursionError would kill the feed)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def error_reply(command: Command, message: str) -> CommandReply:
