@@ -20,7 +20,7 @@ from bench.models import Scenario
 from bench.topology import Topology
 from bench.validate import check_scenario
 
-BUNDLED = ("bench-4", "bench-4-market")
+BUNDLED = ("bench-4", "bench-4-market", "bench-4-mec")
 
 
 def bundled_path(name: str = "bench-4") -> Path:
@@ -130,11 +130,13 @@ def _toml_error_line(message: str) -> int | None:
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
 _WHERE = re.compile(r"^([a-z_]+)(?:\[([^\]]+)\])?(?:\.([a-z0-9_]+))?")
+# a nested array of tables such as ``mec.servers[0].terminal``
+_WHERE_NESTED = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*?)(?:\[([^\]]+)\])?(?:\.([a-z0-9_]+))?$")
 
 
 def _locate(text: str, where: str) -> int | None:
     """Best-effort 1-based line of ``table[index-or-id].key`` in the TOML text."""
-    match = _WHERE.match(where)
+    match = _WHERE_NESTED.match(where) or _WHERE.match(where)
     if not match:
         return None
     table, selector, key = match.groups()

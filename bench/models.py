@@ -66,6 +66,7 @@ class Router(Model):
     ports: Annotated[int, Field(ge=1, le=MAX_PORTS, strict=True)]
     storage_packets: Annotated[int, Field(ge=0, le=65535, strict=True)] = 0
     address: str | None = None
+    max_transfer_j: Positive | None = None  # per frame: the most energy it can pass (MEC)
 
 
 class PortRef(BaseModel):
@@ -199,6 +200,48 @@ class TwinSection(Model):
     watchdog_timeout_ms: Annotated[int, Field(ge=0, le=65535, strict=True)] | None = None
 
 
+Quota = Annotated[int, Field(ge=1, le=100_000, strict=True)]
+
+
+class MecServer(Model):
+    """``[[mec.servers]]``: an edge-computing server on a load terminal. Its requests per
+    frame are fixed (``requests``), Poisson (``requests_mean``) or read from a trace."""
+
+    terminal: Id
+    energy_per_request_j: Positive
+    requests: Annotated[int, Field(ge=0, le=1_000_000, strict=True)] | None = None
+    requests_mean: NonNegative | None = None
+    requests_trace: str | None = None
+    current_a: Positive
+
+    @model_validator(mode="after")
+    def _one_volume(self) -> MecServer:
+        given = [self.requests, self.requests_mean, self.requests_trace]
+        if sum(v is not None for v in given) != 1:
+            raise ValueError("give exactly one of requests, requests_mean or requests_trace")
+        return self
+
+
+class MecSource(Model):
+    """``[[mec.sources]]``: a renewable source terminal and its energy per frame."""
+
+    terminal: Id
+    available_j: NonNegative
+    quota: Quota | None = None
+
+
+class MecSection(Model):
+    """``[mec]``: energy allocation to MEC servers (docs/mec.md)."""
+
+    quota: Quota = 3
+    seed: Annotated[int, Field(ge=0, strict=True)] = 0
+    servers: tuple[MecServer, ...] = ()
+    sources: tuple[MecSource, ...] = ()
+
+    def quota_of(self, source: MecSource) -> int:
+        return self.quota if source.quota is None else source.quota
+
+
 class Scenario(Model):
     name: Id
     frame: Frame
@@ -211,6 +254,7 @@ class Scenario(Model):
     offers: tuple[Offer, ...] = ()
     bids: tuple[Bid, ...] = ()
     twin: TwinSection = TwinSection()
+    mec: MecSection | None = None
 
     def router(self, router_id: str) -> Router:
         return next(r for r in self.routers if r.id == router_id)

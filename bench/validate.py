@@ -22,6 +22,7 @@ def check_scenario(scenario: Scenario) -> Topology:
     _check_transfers(scenario, topology)
     _check_quotes(scenario)
     _check_twin(scenario)
+    _check_mec(scenario)
     return topology
 
 
@@ -178,6 +179,41 @@ def _check_twin(s: Scenario) -> None:
         if r.id not in routers:
             raise ScenarioError(
                 f"twin.routers[{r.id}].id", f"unknown router '{r.id}' (known: {_names(routers)})"
+            )
+
+
+def _check_mec(s: Scenario) -> None:
+    if s.mec is None:
+        return
+    terminals = {t.id: t for t in s.terminals}
+    if not s.mec.servers:
+        raise ScenarioError("mec.servers", "no MEC server; add a [[mec.servers]] entry")
+    if not s.mec.sources:
+        raise ScenarioError("mec.sources", "no source; add a [[mec.sources]] entry")
+    for table, entries, wants in (
+        ("mec.servers", s.mec.servers, "load"),
+        ("mec.sources", s.mec.sources, "source"),
+    ):
+        seen: set[str] = set()
+        for i, entry in enumerate(entries):
+            where = f"{table}[{i}].terminal"
+            term = terminals.get(entry.terminal)
+            if term is None:
+                raise ScenarioError(where, f"unknown terminal '{entry.terminal}'")
+            if term.kind != wants:
+                raise ScenarioError(
+                    where, f"terminal '{entry.terminal}' is a {term.kind}; it must be a {wants}"
+                )
+            if entry.terminal in seen:
+                raise ScenarioError(where, f"terminal '{entry.terminal}' is listed twice")
+            seen.add(entry.terminal)
+    for i, server in enumerate(s.mec.servers):
+        term = terminals[server.terminal]
+        if server.current_a > term.max_current_a:
+            raise ScenarioError(
+                f"mec.servers[{i}].current_a",
+                f"{server.current_a:g} A exceeds terminal {term.id}'s max_current_a "
+                f"({term.max_current_a:g} A)",
             )
 
 

@@ -1,0 +1,116 @@
+"""One frame's MEC instance: demands, source energy, and each (source, server) pair's
+least-loss route and loss fraction on the bench (the planner's route machinery)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench import Scenario, Topology, Transfer
+from bench.errors import ScenarioError
+from scheduler.routes import RouteFinder
+
+
+@dataclass(frozen=True)
+class MecInstance:
+    servers: tuple[str, ...]
+    sources: tuple[str, ...]
+    demand_j: np.ndarray  # per server
+    available_j: np.ndarray  # per source
+    quota: np.ndarray  # per source
+    # loss fraction l[k, j]; inf where no route within the limits joins k to j
+    loss: np.ndarray
+    routes: dict[tuple[int, int], tuple[str, ...]]
+    # router capacities: capacity_j[r], and uses[r] the pairs (k, j) whose route crosses r
+    routers: tuple[str, ...]
+    capacity_j: np.ndarray
+    uses: tuple[tuple[tuple[int, int], ...], ...]
+
+    def reachable(self, k: int, j: int) -> bool:
+        return math.isfinite(self.loss[k, j])
+
+
+def demands_of(scenario: Scenario, frame_index: int) -> np.ndarray:
+    """D_j = requests_j x energy_per_request_j for one frame; Poisson volumes are drawn
+    from a generator seeded by (seed, frame index), so a frame's draw is reproducible."""
+    assert scenario.mec is not None
+    rng = np.random.default_rng([scenario.mec.seed, frame_index])
+    out = []
+    for server in scenario.mec.servers:
+        if server.requests is not None:
+            count = float(server.requests)
+        elif server.requests_mean is not None:
+            count = float(rng.poisson(server.requests_mean))
+        else:
+            count = float(_trace_value(server.requests_trace or "", frame_index))
+        out.append(count * server.energy_per_request_j)
+    return np.asarray(out)
+
+
+def _trace_value(path: str, frame_index: int) -> int:
+    # one request count a line (a header line is skipped); frames wrap around the trace
+    with open(path, encoding="utf-8") as fh:
+        rows = [r.split(",")[0].strip() for r in fh if r.strip()]
+    counts = [int(r) for r in rows if r.lstrip("-").isdigit()]
+    if not counts or min(counts) < 0:
+        raise ScenarioError("mec.servers.requests_trace", f"{path}: needs counts >= 0")
+    return counts[frame_index % len(counts)]
+
+
+def build_instance(
+    scenario: Scenario,
+    topology: Topology,
+    frame_index: int = 0,
+    finder: RouteFinder | None = None,
+) -> MecInstance:
+    """Raise ``ScenarioError`` (located by ``where``) when a server no source reaches."""
+    mec = scenario.mec
+    if mec is None:
+        raise ScenarioError("mec", "the scenario has no [mec] section; add one (docs/mec.md)")
+    finder = finder or RouteFinder(topology, scenario.frame.tau_s)
+    terms = topology.terminals
+    loss = np.full((len(mec.sources), len(mec.servers)), math.inf)
+    routes: dict[tuple[int, int], tuple[str, ...]] = {}
+    for j, server in enumerate(mec.servers):
+        volts = terms[server.terminal].voltage_v
+        for k, source in enumerate(mec.sources):
+            probe = Transfer(
+                id="mec", source=source.terminal, sink=server.terminal, packets=1,
+                voltage_v=volts, current_a=server.current_a, value=0.0,
+            )  # fmt: skip
+            # the K cheapest by packet loss; keep the first whose accesses fit too
+            for route in finder.routes(probe, k=3):
+                if topology.limit_violation(route, volts, server.current_a) is None:
+                    per_packet = volts * server.current_a * scenario.frame.tau_s
+                    lost = topology.packet_loss_j(
+                        route, volts, server.current_a, scenario.frame.tau_s
+                    )
+                    loss[k, j] = lost / per_packet
+                    routes[(k, j)] = route
+                    break
+        if not np.isfinite(loss[:, j]).any():
+            raise ScenarioError(
+                f"mec.servers[{j}].terminal",
+                f"no source reaches server '{server.terminal}' within the route limits; "
+                "add a line or a source near it",
+            )
+    routers = tuple(r.id for r in scenario.routers if r.max_transfer_j is not None)
+    capacity = np.asarray([scenario.router(r).max_transfer_j for r in routers], dtype=float)
+    uses = tuple(
+        tuple(kj for kj, route in sorted(routes.items()) if r in topology.routers_on(route))
+        for r in routers
+    )
+    return MecInstance(
+        servers=tuple(s.terminal for s in mec.servers),
+        sources=tuple(s.terminal for s in mec.sources),
+        demand_j=demands_of(scenario, frame_index),
+        available_j=np.asarray([s.available_j for s in mec.sources]),
+        quota=np.asarray([mec.quota_of(s) for s in mec.sources], dtype=np.int64),
+        loss=loss,
+        routes=routes,
+        routers=routers,
+        capacity_j=capacity,
+        uses=uses,
+    )
