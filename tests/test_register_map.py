@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -148,3 +149,16 @@ def test_ppr_twin_without_keys_is_one_error_line(tmp_path):
     )
     bad = ppr("twin", "--fault", "melt=R9", "--keys", str(tmp_path), cwd=tmp_path)
     assert bad.returncode == 2 and "unknown kind 'melt'" in bad.stderr
+
+
+def test_the_prose_counts_the_registers_the_map_has():
+    """docs/register-map.md once said "9 registers" for a 10-register identity block (magic
+    takes two), so a reader missed key_epoch: every "N registers at A" must match the map."""
+    text = DOC.read_text(encoding="utf-8")
+    claims = re.findall(r"`(\w+)` \((\d+) registers at (0x[0-9A-Fa-f]+|\d+)", text)
+    assert claims, "docs/register-map.md no longer states the identity block's size"
+    for name, count, start in claims:
+        b = MAP.block(name)
+        assert (int(count), int(start, 0)) == (b.size, b.start), f"{name}: {count} at {start}"
+    # by hand: magic u32 (2) + eight u16 fields = 10
+    assert MAP.block("identity").size == 10
