@@ -90,7 +90,7 @@ def _message(err: ErrorDetails) -> str:
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return "unknown field (check its spelling against DESIGN.md's scenario format)"
+        return "unknown field (check its spelling against docs/design.md's scenario format)"
     bounds = {
         "greater_than": ">",
         "greater_than_equal": ">=",

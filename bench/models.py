@@ -1,4 +1,4 @@
-"""Typed, frozen models of a bench description (the scenario file of DESIGN.md).
+"""Typed, frozen models of a bench description (the scenario file of docs/design.md).
 
 Field-level rules (signs, ranges, finiteness) live here; rules that relate one entry to
 another (unknown ids, ports used twice, disconnected paths) live in ``bench.validate``.

@@ -2,7 +2,7 @@
 
 Pure: scenario, plan, market result and metered energy in, a ledger out.
 
-Energy. A packet leaves its source with ``E = V * I * tau`` (DESIGN.md); the sink's
+Energy. A packet leaves its source with ``E = V * I * tau`` (docs/design.md); the sink's
 meter sees what is left after the route's losses. The plan is settled against what the
 sink *should* receive under the planning model: ``E`` minus that packet's route losses
 (``I^2 R tau`` on accesses and lines, ``loss_coeff * E`` on SOPs). Settling against

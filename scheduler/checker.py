@@ -1,4 +1,4 @@
-"""An independent plan checker: every constraint of DESIGN.md, and the objective again.
+"""An independent plan checker: every constraint of docs/design.md, and the objective again.
 
 Deliberately written apart from the solvers: it reads only the scenario models and the
 plan JSON, walks routes through router ports itself and recomputes every cost from the

@@ -1,4 +1,4 @@
-"""The ``milp`` planner: the exact model of DESIGN.md solved by HiGHS.
+"""The ``milp`` planner: the exact model of docs/design.md solved by HiGHS.
 
 Per transfer k and candidate route r, a time-expanded flow: ``x[k,r,j,t]`` packets run
 segment j in slot t, ``h[k,r,j,t]`` packets wait at the storage router after segment j

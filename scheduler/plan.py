@@ -1,4 +1,4 @@
-"""Plans: the solvers' common output, and the plan JSON of DESIGN.md."""
+"""Plans: the solvers' common output, and the plan JSON of docs/design.md."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The graph has routers as nodes and lines/SOPs as edges (parallel edges allowed). An
 edge's cost is the energy one packet of the transfer loses on it (the planning model of
-DESIGN.md); ties go to fewer hops, then to scenario order, so results are deterministic.
+docs/design.md); ties go to fewer hops, then to scenario order, so results are deterministic.
 Edges whose current or power limit the packet exceeds are left out. The search itself
 runs in Numba (``scheduler.yen``).
 """

@@ -4,7 +4,7 @@ The twin calls ``DcBus.run(t0, t1)``. Every router contributes the conduction wi
 its gates (each slot after its guard, on the router's own clock); the sweep cuts time at
 every window edge, and in each piece follows every circuit from its source to its end.
 
-Circuit model (the planning model of DESIGN.md, made physical):
+Circuit model (the planning model of docs/design.md, made physical):
 
 * the source (a terminal, or a router's store releasing a held packet) drives the
   packet's current ``I`` (its header's current limit) at the packet voltage ``V``: a

@@ -4,7 +4,7 @@ The triangle bench: routers A, B, C; lines AB and BC, an SOP from C to A. Seller
 A) and P2 (at B), buyers Q1 (at C) and Q2 (a battery at A). Frames of two or three slots
 make the one-packet-per-slot limits bind. The oracle enumerates every integer amount on
 every (seller quote, buyer quote, simple route) with each resource carrying at most one
-packet per slot in either direction, and prices losses from the physics of DESIGN.md.
+packet per slot in either direction, and prices losses from the physics of docs/design.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One back-to-back test class, run over each transport against the twin: identify,
 upload, commit, arm, run a frame, read the meters; e-stop and watchdog.
 
-Delivered energies are computed here by hand from bench-4's resistances (DESIGN.md's
+Delivered energies are computed here by hand from bench-4's resistances (docs/design.md's
 planning model), not by the twin's code.
 """
 

@@ -1,4 +1,5 @@
-"""Dependencies point one way (DESIGN.md): the twin knows only what firmware knows."""
+"""Dependencies point one way (docs/design.md, "Layers"): the twin knows only what firmware
+knows, the math imports no I/O layer, and the bench description imports no layer at all."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ ROOT = Path(__file__).parents[1]
 FORBIDDEN = {
     "sim_hw": {"router", "scheduler"},
     "firmware_bridge": {"router", "scheduler", "sim_hw"},
+    "scheduler": {"router", "firmware_bridge", "sim_hw"},
+    "bench": {"router", "scheduler", "firmware_bridge", "sim_hw"},
 }
 
 

@@ -1,4 +1,4 @@
-"""The MQTT feed of DESIGN.md: telemetry and retained states out, commands in.
+"""The MQTT feed of docs/design.md: telemetry and retained states out, commands in.
 
 ``MqttFeed`` never blocks its caller: it enqueues into a bounded outbox that a
 background task drains into the broker, reconnecting as needed. Topics and payloads are

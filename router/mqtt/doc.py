@@ -104,7 +104,7 @@ def render_payloads() -> str:
         out.append(_table(schema, schema.get("$defs", {})))
         for ref in sorted(schema.get("$defs", {})):
             nested = schema["$defs"][ref]
-            meaning = nested.get("description", "as in the scenario file (DESIGN.md)")
+            meaning = nested.get("description", "as in the scenario file (docs/design.md)")
             out.append(f"`{ref}`: {meaning.splitlines()[0]}\n")
             out.append(_table(nested, schema["$defs"]))
         example = EXAMPLES[name].model_dump_json(indent=2, exclude_defaults=False)

@@ -1,4 +1,4 @@
-"""The topic tree of DESIGN.md, as data: the feed publishes by it, the doc is made of it."""
+"""The topic tree of docs/design.md, as data: the feed publishes by it, the doc is made of it."""
 
 from __future__ import annotations
 

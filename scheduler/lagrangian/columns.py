@@ -4,7 +4,7 @@ The Lagrangian subproblems and the repairs produce packets; the HiGHS masters of
 ``scheduler.lagrangian.master`` take them as columns of a packing LP/MIP. A column's
 rows are the transfer (at most ``n_k`` packets), every resource it crosses in the slot
 it crosses it, and every buffer place it holds, each counted in its block of ``block``
-slots (``block = 1``: slot by slot, the exact constraints of DESIGN.md). Blocks wider
+slots (``block = 1``: slot by slot, the exact constraints of docs/design.md). Blocks wider
 than one slot aggregate capacities; a column then also takes one place in a
 (transfer, start slot) row, which the source's access row no longer enforces.
 
