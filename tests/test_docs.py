@@ -77,6 +77,7 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
 def test_design_documents_every_scenario_field():
     table = _prose((ROOT / "docs" / "design.md").read_text(encoding="utf-8"))
     table = table.split("## Scenario file", 1)[1].split("\n## ", 1)[0]
-    documented = {w for code in re.findall(r"`([^`]+)`", table) for w in re.findall(r"[a-z_]+", code)}
+    codes = re.findall(r"`([^`]+)`", table)
+    documented = {word for code in codes for word in re.findall(r"[a-z_]+", code)}
     missing = sorted(_scenario_fields(models.Scenario, set()) - documented)
     assert not missing, f"docs/design.md's scenario table does not name: {missing}"
