@@ -144,18 +144,6 @@ def test_plan_without_quotes_is_unchanged(capsys, tmp_path: Path):
     verify_plan(load_scenario(bundled_path()), plan)
 
 
-def test_docs_show_what_ppr_market_prints(capsys):
-    """docs/market.md quotes ``ppr market`` output; it must stay what the command prints."""
-    text = (Path(__file__).parents[1] / "docs" / "market.md").read_text()
-    blocks = [b.split("```")[0] for b in text.split("```\n$ ")[1:]]
-    assert len(blocks) == 2
-    for block in blocks:
-        command, _, shown = block.partition("\n")
-        argv = command.split()[1:]
-        code, out, _ = ppr(capsys, *argv)
-        assert code == 0 and out == shown, command
-
-
 def test_a_buyer_paid_under_nash_is_shown_receiving(capsys, tmp_path: Path):
     """Equal Nash shares can pay a buyer of one packet more than it bid: the table shows
     that money as received, as its negative payment in the JSON says."""

@@ -41,7 +41,11 @@ def walk(
     trades: list[Trade] = []
     for c in candidates:
         s, b, r = c.seller, c.buyer, c.route
-        n = min(left[s.id], left[b.id], *(room[rid] for rid in r.route))
+        n = min(left[s.id], left[b.id])
+        for rid in r.route:
+            if n <= 0:
+                break
+            n = min(n, room[rid])
         if n <= 0:
             continue
         left[s.id] -= n

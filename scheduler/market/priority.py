@@ -24,8 +24,8 @@ def book_order(
     """(offers lowest ask first, bids highest price first), ties in book order; only
     those with packets left."""
     ranked = list(enumerate(participants))
-    offers = [p for i, p in sorted(ranked, key=lambda e: (e[1].price, e[0])) if p.side == "offer"]
-    bids = [p for i, p in sorted(ranked, key=lambda e: (-e[1].price, e[0])) if p.side == "bid"]
+    offers = [p for _, p in sorted(ranked, key=lambda e: (e[1].price, e[0])) if p.side == "offer"]
+    bids = [p for _, p in sorted(ranked, key=lambda e: (-e[1].price, e[0])) if p.side == "bid"]
     return [p for p in offers if p.packets], [p for p in bids if p.packets]
 
 
@@ -41,6 +41,8 @@ def _candidates(book: Book, this: Pass, left: Mapping[str, int]) -> Iterator[Can
         for o in offers:
             if not left[b.id] or o.price > b.price:
                 break  # the bid is served, or no offer from here on is cheap enough
+            if not left[o.id]:
+                continue
             for route in book.routes(o.terminal, b.terminal):
                 if b.price - o.price - route.cost < 0:
                     break  # routes come cheapest first
