@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from bench import bundled_path, load_with_topology, parse_dict
-from scheduler.market import MarketError, clear_market, market_transfers, with_market_transfers
+from scheduler.market import (
+    MECHANISMS,
+    MarketError,
+    clear_market,
+    market_transfers,
+    with_market_transfers,
+)
 from tests.market_cases import oracle_welfare, single_node, triangle
 
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "market.py"
@@ -263,5 +269,7 @@ def test_benchmark_script_prints_its_table():
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    rows = [line for line in run.stdout.splitlines() if line.startswith("| 60 | 100 |")]
-    assert len(rows) == 1
+    assert "60 participants on 100 routers" in run.stdout
+    timing = run.stdout.split("| rule | clearing (ms) |")[1].split("\n\n")[0]
+    rules = [line.split(" | ")[0][2:] for line in timing.splitlines()[2:]]
+    assert rules == ["(one welfare solve)", *MECHANISMS]
