@@ -20,7 +20,7 @@ from bench.models import Scenario
 from bench.topology import Topology
 from bench.validate import check_scenario
 
-BUNDLED = ("bench-4", "bench-4-market", "bench-4-mec")
+BUNDLED = ("bench-4", "bench-4-market", "bench-4-mec", "microgrids-sop")
 
 
 def bundled_path(name: str = "bench-4") -> Path:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("router.cli.plan_cmd", "plan every packet of a scenario into routes and slots"),
     "scenario": ("router.cli.scenario_cmd", "generate benchmark scenarios"),
-    "market": ("router.cli.market_cmd", "match offers and bids (VCG or Nash) and show payments"),
+    "market": ("router.cli.market_cmd", "match offers and bids by a market rule, show payments"),
     "dayahead": (
         "router.cli.dayahead_cmd",
         "day-ahead P2P trading among a VPP's prosumers (pool or bilateral)",

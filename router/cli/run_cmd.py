@@ -12,9 +12,11 @@ from pathlib import Path
 
 from bench import bundled_path, load_scenario
 from router.cli import UsageError, check_line_baud
+from router.cli.market_cmd import mechanism_named
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.report import frame_line, summary
 from router.controller.session import Session, SessionConfig
+from router.controller.stages import FrameStage, MarketStage
 from router.progress import ProgressBar
 from router.settlement import SettlementConfig
 from scheduler import LrOptions
@@ -104,6 +106,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="twin fault, as ppr twin --fault (repeatable)",
     )
     parser.add_argument(
+        "--mechanism",
+        metavar="NAME",
+        help="the market's matching rule each frame, as ppr market --mechanism (default vcg)",
+    )
+    parser.add_argument(
         "--dayahead",
         type=Path,
         metavar="FILE",
@@ -131,11 +138,21 @@ def run(args: argparse.Namespace) -> int:
             f"{args.watchdog_ms}: a heartbeat must be able to get through in time"
         )
     scenario = load_scenario(args.scenario or bundled_path())
-    stage = None
+    stage: FrameStage | None = None
     if args.dayahead is not None or args.hour is not None:
+        if args.mechanism is not None:
+            raise UsageError("--mechanism clears the scenario's offers and bids; --dayahead "
+                             "carries trades already cleared: give one of them")  # fmt: skip
         from router.cli.dayahead_run import dayahead_stage
 
         stage = dayahead_stage(args.dayahead, args.hour, args.framework)
+    elif args.mechanism is not None:
+        stage = MarketStage(mechanism_named(args.mechanism))
+        if not (scenario.offers and scenario.bids):
+            raise UsageError(
+                f"--mechanism {args.mechanism}: {scenario.name} quotes no [[offers]] and "
+                f"[[bids]] to match; give a market scenario (e.g. bench-4-market)"
+            )
     config = SessionConfig(
         stage=stage,
         scenario=scenario,
