@@ -18,6 +18,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import Scenario, Topology, load_with_topology
@@ -36,6 +37,18 @@ from sim_hw.nv import NvMemory
 from sim_hw.router import RouterClock, RouterModel
 
 TRANSPORTS = ("tcp", "rtu", "serial")
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """The twin's own account of a frame's gate timing, apart from its meters: the sinks
+    metered the circuit model's energy minus ``shortfall_j``."""
+
+    frame: int
+    shortfall_j: float
+    start_spread_us: float  # latest minus earliest router's frame start, true time
+
+
 TICK_S = 0.01  # wall-clock period of the background bus evaluation
 _SCHEME = {"rtu": "modbus-rtu", "serial": "serial"}
 
@@ -361,6 +374,16 @@ class Twin:
         return self.topology.resources[resource].ends
 
     # --- inspection (tests, ppr twin, benchmarks) -------------------------------------
+
+    def frame_timing(self, frame: int) -> FrameTiming | None:
+        """How far the routers that ran ``frame`` (and latched it) were from the circuit
+        model's timing: their slot starts' spread and the energy that cost their sinks.
+        None when no router has latched it."""
+        ran = [r for r in self.routers.values() if r.latched[0] == frame]
+        if not ran:
+            return None
+        starts = [r.latched_start for r in ran]
+        return FrameTiming(frame, sum(r.latched_shortfall for r in ran), max(starts) - min(starts))
 
     def wire_bytes(self) -> tuple[int, int]:
         """Bytes received and sent on the pseudo-terminal lines (0, 0 over TCP)."""
