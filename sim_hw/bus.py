@@ -219,7 +219,6 @@ class DcBus:
                 or (volts * amps > x.max_power * margin)
             ):
                 return self._abort(hops, "overcurrent_trips", "overcurrent")
-        tau = run0.tau_s
         leg = (slot0, head.index)
         if head.in_port == STORE_PORT:
             held = r0.store.get(head.inner)
@@ -229,29 +228,38 @@ class DcBus:
             if power is None:  # what it held when the window opened, over the window
                 power = run0.released[leg] = held / ((run0.slot_t - run0.guard_t) * 1e-6)
             r0.store[head.inner] = max(0.0, held - power * d)
-            nominal = r0.store_nominal.get(head.inner, 0.0)
         else:
             power = volts * amps
-            nominal = power * tau
-        first = leg not in run0.legs
-        run0.legs.add(leg)
+        lost = 0.0  # W along the way
         for k, (r, run, _, gate) in enumerate(hops):
-            power -= sum(_loss(x, volts, amps) for x in before[k])
+            loss = sum(_loss(x, volts, amps) for x in before[k])
+            power -= loss
+            lost += loss
             energy, v_here = power * d, power / amps
             r.meter(gate.in_port, True, energy, v_here, amps, run, gate)
             r.meter(gate.out_port, False, energy, v_here, amps, run, gate)
-        # the circuit model's energy at the end of this leg: every gate on time for tau
-        nominal -= tau * sum(_loss(x, volts, amps) for x in links)
         r, run, _, gate = hops[-1]
+        if end[0] != "store":
+            loss = _loss(end[1], volts, amps)
+            power -= loss
+            lost += loss
+        if leg not in run0.legs:  # this leg's first piece: what the circuit model says
+            run0.legs.add(leg)
+            tau = run0.tau_s  # every gate on time, for tau
+            at_head = (
+                r0.store_nominal.get(head.inner, 0.0)
+                if head.in_port == STORE_PORT
+                else (volts * amps * tau)
+            )
+            nominal = at_head - lost * tau
+            if end[0] == "store":
+                r.store_nominal[gate.inner] = nominal
+            else:
+                r.frame_shortfall[run.frame] = r.frame_shortfall.get(run.frame, 0.0) + nominal
         if end[0] == "store":
             r.store[gate.inner] = r.store.get(gate.inner, 0.0) + power * d
-            if first:
-                r.store_nominal[gate.inner] = nominal
             return None
-        power -= _loss(end[1], volts, amps)
-        shortfall = r.frame_shortfall
-        shortfall[run.frame] = shortfall.get(run.frame, 0.0) + (nominal if first else 0.0)
-        shortfall[run.frame] -= power * d
+        r.frame_shortfall[run.frame] = r.frame_shortfall.get(run.frame, 0.0) - power * d
         self._deliver(r, run, gate, end[1].terminal, power * d)
         return None
 
