@@ -289,12 +289,12 @@ class RouterModel:
         """Carry out an authenticated command, or raise ``CommandRefused`` having changed
         nothing but the refusal counter."""
         try:
-            self._authenticate(kind, fields, body, tag, t)
+            self._carry_out(kind, fields, body, tag, t)
         except CommandRefused:
             self.counters["command_refusals"] += 1
             raise
 
-    def _authenticate(
+    def _carry_out(
         self, kind: str, fields: dict[str, int], body: bytes, tag: bytes, t: float
     ) -> None:
         code = _MAP.code("command", kind)

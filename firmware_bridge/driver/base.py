@@ -12,7 +12,7 @@ registers; a command repeated with its sequence number is answered, not carried 
 twice), so a retry after a lost reply is safe. An exception reply is not retried.
 
 Commands (claim, heartbeat, commit, arm, clear fault, abort, release) need the driver's
-``Credentials`` (``driver.commands``); reads and the e-stop do not. The first command
+``Credentials`` (``driver.credentials``); reads and the e-stop do not. The first command
 claims the router; closing the driver releases it.
 """
 
