@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bench import Scenario
 from firmware_bridge.files import fsync_dir, write_file
+from firmware_bridge.headers.commands import CommandKey, command_key
 from firmware_bridge.headers.errors import KeyPermissionError, KeyStoreError, Layer
 from firmware_bridge.headers.frame import SealingKeys
 from firmware_bridge.headers.keys import KeyRing, Party, PartyKind, layer_key
@@ -292,6 +293,36 @@ class KeyStore:
             ctl = X25519PublicKey.from_public_bytes(self.public_key(epoch, None))
             keys[epoch] = layer_key(layer, own, ctl, party, epoch, rid, controller=False)
         return KeyRing(party, rid, keys)
+
+    def command_keys(self, epoch: int | None = None) -> dict[str, CommandKey]:
+        """The controller's command keys of ``epoch`` (default: the current one), by router."""
+        epoch = self.epoch if epoch is None else epoch
+        controller = self._private(epoch, None)
+        return {
+            p.name: command_key(
+                controller,
+                X25519PublicKey.from_public_bytes(self.public_key(epoch, p)),
+                p,
+                epoch,
+                controller=True,
+            )
+            for p in self.parties()
+            if p.kind == "router"
+        }
+
+    def router_command_keys(self, name: str) -> dict[int, CommandKey]:
+        """A router's command keys for every epoch the store keeps: what firmware holds."""
+        party = self.party("router", name)
+        return {
+            epoch: command_key(
+                self._private(epoch, party),
+                X25519PublicKey.from_public_bytes(self.public_key(epoch, None)),
+                party,
+                epoch,
+                controller=False,
+            )
+            for epoch in self.manifest.epochs
+        }
 
     # --- files ------------------------------------------------------------------------
 

@@ -19,6 +19,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="full driver address of the real router (default: modbus-rtu://PORT?unit=1)",
     )
+    parser.addoption(
+        "--hil-keys",
+        default=None,
+        help="key store the real router was provisioned from, and its id in it (DIR:ROUTER): "
+        "clearing its e-stop is an authenticated command",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

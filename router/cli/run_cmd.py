@@ -14,7 +14,7 @@ from bench import bundled_path, load_scenario
 from router.cli import UsageError, check_line_baud
 from router.cli.market_cmd import mechanism_named
 from router.controller.outcome import FrameOutcome, RunOptions
-from router.controller.report import frame_line, summary
+from router.controller.report import frame_line, summary, twin_timing_line
 from router.controller.session import Session, SessionConfig
 from router.controller.stages import FrameStage, MarketStage
 from router.progress import ProgressBar
@@ -202,6 +202,8 @@ async def _main(config: SessionConfig) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     print(summary(result.outcomes, len(result.alarms)))
+    if session.twin_timing:
+        print(twin_timing_line(session.twin_timing))
     if session.controller is not None:
         for line in session.controller.stage.summary(result.outcomes):
             print(line)

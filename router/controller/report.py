@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from router.controller.outcome import FrameOutcome
 from router.settlement import OPERATOR, TransferTotal, run_totals
+
+if TYPE_CHECKING:
+    from sim_hw.twin import FrameTiming
 
 MAX_TRANSFER_ROWS = 30  # beyond this, the transfers that fell shortest
 
@@ -43,6 +47,17 @@ def frame_line(o: FrameOutcome, alarms: int) -> str:
         f" {o.energy_delivered_j:8.2f}/{o.energy_planned_j:<8.2f} J  loss {o.loss_j:6.3f} J"
         f"  gap {gap}  plan {o.plan_ms:5.1f} seal {o.seal_ms:4.1f} upload {o.upload_ms:5.1f}"
         f" commit {o.commit_ms:5.1f} ms  alarms {alarms}{late}{down}"
+    )
+
+
+def twin_timing_line(timings: Sequence[FrameTiming]) -> str:
+    """On the twin: the energy its sinks did not meter because the routers' gates were
+    not exactly in step (the controller's clock estimates), told apart from the meters."""
+    short = sum(t.shortfall_j for t in timings)
+    spread = max(t.start_spread_us for t in timings)
+    return (
+        f"  twin      gate timing kept {short:.3f} J of the due energy from the sinks (routers'"
+        f" slot starts up to {spread:.0f} us apart); metered + timing = due"
     )
 
 

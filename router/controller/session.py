@@ -33,7 +33,7 @@ from router.journal.verify import VerifyReport
 if TYPE_CHECKING:  # the twin and the feed are imported only when a run uses them
     from router.mqtt import BrokerConfig, MqttFeed
     from scheduler import Plan
-    from sim_hw.twin import Twin
+    from sim_hw.twin import FrameTiming, Twin
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class Session:
         self.twin: Twin | None = None  # the in-process twin, when the run is on it
         self.feed: MqttFeed | None = None
         self.estopped = False
+        self.twin_timing: list[FrameTiming] = []  # on the twin: its gate timing, per frame
         self.stop_requested: str | None = None  # kept for a controller not made yet
         self._estop_task: asyncio.Task[None] | None = None
 
@@ -289,6 +290,8 @@ class Session:
             publish_alarm(self.feed, frame, source, code, text)
 
     def _frame_done(self, outcome: FrameOutcome) -> None:
+        if self.twin is not None and (timing := self.twin.frame_timing(outcome.frame)):
+            self.twin_timing.append(timing)
         self.on_frame(outcome, len(self.alarms))
         if self.feed is not None and self.controller is not None:
             from router.controller.telemetry import publish_frame

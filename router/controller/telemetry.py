@@ -13,7 +13,7 @@ from router.mqtt import (
     TransferTelemetry,
 )
 
-CRITICAL = {"estop", "commit_failed", "clock_skew", "router_offline"}
+CRITICAL = {"estop", "commit_failed", "clock_skew", "collision", "router_offline"}
 INFO = {"router_answers", "router_back"}  # good news
 
 
