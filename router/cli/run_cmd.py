@@ -136,6 +136,12 @@ def run(args: argparse.Namespace) -> int:
         from router.cli.dayahead_run import dayahead_stage
 
         stage = dayahead_stage(args.dayahead, args.hour, args.framework)
+    if scenario.mec is not None:  # its servers' energy, allocated every frame (docs/mec.md)
+        if stage is not None:
+            raise UsageError("--dayahead: the scenario's [mec] section decides its frames")
+        from router.controller.mec_stage import MecStage
+
+        stage = MecStage()
     config = SessionConfig(
         stage=stage,
         scenario=scenario,

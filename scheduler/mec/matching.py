@@ -9,6 +9,7 @@ the proposing side.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,16 +42,21 @@ def _better(ranking: tuple[int, ...], a: int | None, b: int | None) -> bool:
 
 def preferences(inst: MecInstance) -> Preferences:
     n_src, n_srv = inst.loss.shape
+
+    def server_key(j: int) -> Callable[[int], tuple[float, int]]:
+        return lambda k: (float(inst.loss[k, j]), k)
+
+    def source_key(k: int) -> Callable[[int], tuple[float, float, int]]:
+        return lambda j: (float(inst.loss[k, j]), -float(inst.demand_j[j]), j)
+
     server_ranks = tuple(
-        tuple(sorted((k for k in range(n_src) if inst.reachable(k, j)),
-                     key=lambda k, j=j: (inst.loss[k, j], k)))
+        tuple(sorted((k for k in range(n_src) if inst.reachable(k, j)), key=server_key(j)))
         for j in range(n_srv)
-    )  # fmt: skip
+    )
     source_ranks = tuple(
-        tuple(sorted((j for j in range(n_srv) if inst.reachable(k, j)),
-                     key=lambda j, k=k: (inst.loss[k, j], -inst.demand_j[j], j)))
+        tuple(sorted((j for j in range(n_srv) if inst.reachable(k, j)), key=source_key(k)))
         for k in range(n_src)
-    )  # fmt: skip
+    )
     return Preferences(server_ranks, source_ranks, tuple(int(q) for q in inst.quota))
 
 
