@@ -168,6 +168,16 @@ class AllocationLp:
         got = self._run(self.costs["mean"] + loss_weight * self.costs["loss"])
         return None if got is None else self._x()
 
+    def dominating(self, goal: Goal, mean: float, min_sat: float, loss: float) -> np.ndarray | None:
+        """A front point at least as good as (mean, min_sat, loss) in every objective:
+        the best ``goal`` with the other two held (one LP; a tiny weight on the others
+        keeps it efficient)."""
+        self._bounds(min_sat, loss)
+        self.h.changeRowBounds(self.mean_row, mean, math.inf)
+        cost = self.costs[goal] + TINY * sum(self.costs[g] for g in self.costs if g != goal)
+        got = self._run(cost)
+        return None if got is None else self._x()
+
     def lexicographic(
         self, order: Sequence[Goal], min_sat: float = 0.0, loss_cap: float = math.inf
     ) -> np.ndarray | None:
@@ -209,6 +219,8 @@ def grid_points(lp: AllocationLp, t_levels: int, loss_levels: int) -> Iterator[n
     that t (both exact, lexicographic), and ``loss_levels`` caps between their losses,
     each maximising the mean."""
     t_max = lp.max_min_satisfaction()
+    if t_max <= SLACK:  # the minimum is 0 on the whole front (a server left unmatched):
+        t_levels, loss_levels = 1, t_levels * loss_levels  # a curve; sample it as finely
     for t in np.linspace(0.0, t_max, max(1, t_levels)):
         cheap = lp.lexicographic(("loss", "mean", "min"), min_sat=float(t))
         top = lp.lexicographic(("mean", "loss", "min"), min_sat=float(t))

@@ -24,11 +24,15 @@ def nondominated_mask(f: np.ndarray) -> np.ndarray:
     return keep
 
 
+MARGIN = 0.01  # the reference point's satisfaction: this far below 0
+
+
 def reference_point(*fronts: np.ndarray) -> np.ndarray:
-    """(0, 0, 1.1 x the largest loss of any front): no satisfaction, a little more
-    loss than any point has; every front point dominates it."""
+    """Satisfaction -0.01 (mean and min) and 1.1 x the largest loss of any front: every
+    front point dominates it, and a front whose minimum satisfaction is 0 throughout
+    (a server left unmatched) still has a volume."""
     worst = max((float(np.max(f[:, 2])) for f in fronts if len(f)), default=0.0)
-    return np.asarray([0.0, 0.0, 1.1 * worst if worst > 0 else 1.0])
+    return np.asarray([MARGIN, MARGIN, 1.1 * worst if worst > 0 else 1.0])
 
 
 def hypervolume(f: np.ndarray, ref: np.ndarray) -> float:
