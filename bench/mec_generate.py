@@ -57,10 +57,14 @@ def generate_mec(
         "quota": math.ceil(servers / sources) + 2,
         "seed": seed,
         "servers": [
-            {"terminal": t, "energy_per_request_j": ENERGY_PER_REQUEST_J, "requests_mean": m,
-             "current_a": CURRENT_A}
+            {
+                "terminal": t,
+                "energy_per_request_j": ENERGY_PER_REQUEST_J,
+                "requests_mean": m,
+                "current_a": CURRENT_A,
+            }
             for t, m in zip(server_ids, means, strict=True)
-        ],  # fmt: skip
+        ],
         "sources": [{"terminal": t, "available_j": available} for t in source_ids],
     }
     return data

@@ -185,7 +185,7 @@ def test_bench_front_points_feasible_and_non_dominated():
     demand = _bench_demands(0)
     chosen = objs[pick(inst, pairs, front)]
     assert chosen.min_satisfaction == pytest.approx(1.0)
-    want = sum(demand[j] * l / (1 - l) for (_, j), l in LOSS.items())
+    want = sum(demand[j] * f / (1 - f) for (_, j), f in LOSS.items())
     assert chosen.loss_j == pytest.approx(want, rel=1e-6)
     # the front spans nothing sent (loss 0) to that point
     assert objs[0].loss_j == pytest.approx(0.0, abs=1e-8)  # the lexicographic slack
