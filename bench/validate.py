@@ -216,6 +216,13 @@ def _check_mec(s: Scenario, topology: Topology) -> None:
                 f"{server.current_a:g} A exceeds terminal {term.id}'s max_current_a "
                 f"({term.max_current_a:g} A)",
             )
+        energy = term.voltage_v * server.current_a * s.frame.tau_s
+        if energy > MAX_PACKET_ENERGY_J:
+            raise ScenarioError(
+                f"mec.servers[{i}].current_a",
+                f"a packet carries {energy:g} J; a header holds at most "
+                f"{MAX_PACKET_ENERGY_J:g} J (lower the current or slot_ms)",
+            )
         if not _mec_reachable(s, topology, server):
             raise ScenarioError(
                 f"mec.servers[{i}].terminal",

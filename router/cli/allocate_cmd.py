@@ -192,7 +192,7 @@ def report(s: Study, name: str, frame: int, png: Path | None) -> str:
     lines = [
         f"{name} frame {frame}: {len(inst.servers)} MEC servers, {len(inst.sources)} sources; "
         f"{s.proposer} propose, {len(s.pairs)} matched ({stable})",
-        f"  {'server':<10} {'demand J':>9}  {'source':<10} {'loss':>6} {'sent J':>9} "
+        f"  {'server':<10} {'demand J':>9}  {'source':<10} {'loss':>7} {'sent J':>9} "
         f"{'delivered J':>11} {'satisfaction':>12}  route",
     ]
     for j, server in enumerate(inst.servers):
@@ -200,12 +200,12 @@ def report(s: Study, name: str, frame: int, png: Path | None) -> str:
             k, v = sent[j]
             lines.append(
                 f"  {server:<10} {inst.demand_j[j]:>9.2f}  {inst.sources[k]:<10} "
-                f"{100 * inst.loss[k, j]:>5.2f}% {v:>9.2f} {got[j]:>11.2f} {sat[j]:>12.3f}  "
+                f"{100 * inst.loss[k, j]:>6.3f}% {v:>9.2f} {got[j]:>11.2f} {sat[j]:>12.3f}  "
                 f"{' '.join(inst.routes[(k, j)])}"
             )
         else:
             lines.append(
-                f"  {server:<10} {inst.demand_j[j]:>9.2f}  {'-':<10} {'':>6} {0.0:>9.2f} "
+                f"  {server:<10} {inst.demand_j[j]:>9.2f}  {'-':<10} {'':>7} {0.0:>9.2f} "
                 f"{0.0:>11.2f} {sat[j]:>12.3f}  unmatched"
             )
     for k, source in enumerate(inst.sources):
