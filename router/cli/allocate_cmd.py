@@ -226,10 +226,12 @@ def report(s: Study, name: str, frame: int, png: Path | None) -> str:
         f"mean {_gain(free.mean_satisfaction, o.mean_satisfaction)}, "
         f"min {_gain(free.min_satisfaction, o.min_satisfaction)}",
         f"  fronts      NSGA-II improved {len(s.front)} points ({s.nsga.evaluations} "
-        f"evaluations, {s.nsga.lp_solves} LP seeds, {s.nsga.seconds:.2f} s); exact "
+        f"evaluations, {s.nsga.lp_solves} LP solves for seeds and polish, "
+        f"{s.nsga.seconds:.2f} s); exact "
         f"{len(s.exact)} points (epsilon grid {s.grid} x {s.grid})",
         f"  hypervolume NSGA-II {s.hv_nsga:.5f} of the exact front's {s.hv_exact:.5f}: "
-        f"{100 * s.hv_ratio:.1f}% (reference: satisfaction 0, loss {s.reference[2]:.4f} J)",
+        f"{100 * s.hv_ratio:.1f}% (reference point: satisfaction {-s.reference[0]:g}, loss "
+        f"{s.reference[2]:.4f} J)",
     ]
     if png is not None:
         lines.append(f"  wrote       {png}")
