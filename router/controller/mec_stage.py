@@ -26,7 +26,7 @@ from router.controller.stages import StageOutput
 from scheduler.mec.allocation import AllocationLp, Pair, delivered, objectives
 from scheduler.mec.instance import MecInstance, demands_of, network_of
 from scheduler.mec.matching import Proposer, deferred_acceptance, pairs_of, preferences
-from scheduler.mec.packets import whole_packets
+from scheduler.mec.packets import routers_crossed, whole_packets
 
 if TYPE_CHECKING:
     from router.controller.outcome import FrameOutcome
@@ -41,6 +41,7 @@ class MecStage:
     proposer: Proposer = "servers"
     name: str = "mec"
     _network: tuple[tuple[object, ...], MecInstance] | None = field(default=None, repr=False)
+    _crossed: dict[Pair, list[int]] = field(default_factory=dict, repr=False)
     _lps: dict[tuple[Pair, ...], AllocationLp] = field(default_factory=dict, repr=False)
 
     def network(self, base: Scenario, topology: Topology) -> MecInstance:
@@ -51,6 +52,7 @@ class MecStage:
             a is not b for a, b in zip(self._network[0], key, strict=True)
         ):
             self._network = (key, network_of(base, topology))
+            self._crossed = routers_crossed(self._network[1])
             self._lps.clear()
         return self._network[1]
 
@@ -83,7 +85,7 @@ class MecStage:
                 for _, j in pairs
             ]
         )
-        packets = whole_packets(inst, pairs, x, packet_j)
+        packets = whole_packets(inst, pairs, x, packet_j, self._crossed)
         allocation_ms = (time.perf_counter() - began) * 1e3
         got = delivered(inst, pairs, x)
         taken = {t.id for t in base.transfers}

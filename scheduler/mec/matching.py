@@ -9,7 +9,6 @@ the proposing side.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,22 +41,17 @@ def _better(ranking: tuple[int, ...], a: int | None, b: int | None) -> bool:
 
 def preferences(inst: MecInstance) -> Preferences:
     n_src, n_srv = inst.loss.shape
-
-    def server_key(j: int) -> Callable[[int], tuple[float, int]]:
-        return lambda k: (float(inst.loss[k, j]), k)
-
-    def source_key(k: int) -> Callable[[int], tuple[float, float, int]]:
-        return lambda j: (float(inst.loss[k, j]), -float(inst.demand_j[j]), j)
-
-    server_ranks = tuple(
-        tuple(sorted((k for k in range(n_src) if inst.reachable(k, j)), key=server_key(j)))
-        for j in range(n_srv)
-    )
-    source_ranks = tuple(
-        tuple(sorted((j for j in range(n_srv) if inst.reachable(k, j)), key=source_key(k)))
-        for k in range(n_src)
-    )
-    return Preferences(server_ranks, source_ranks, tuple(int(q) for q in inst.quota))
+    reach = np.isfinite(inst.loss)
+    sources, servers = np.arange(n_src), np.arange(n_srv)
+    server_ranks = []
+    for j in range(n_srv):  # by loss, then index (np.lexsort: the last key first)
+        order = np.lexsort((sources, inst.loss[:, j]))
+        server_ranks.append(tuple(order[reach[order, j]].tolist()))
+    source_ranks = []
+    for k in range(n_src):  # by loss, then the larger demand, then index
+        order = np.lexsort((servers, -inst.demand_j, inst.loss[k]))
+        source_ranks.append(tuple(order[reach[k, order]].tolist()))
+    return Preferences(tuple(server_ranks), tuple(source_ranks), tuple(int(q) for q in inst.quota))
 
 
 # server index -> source index or None

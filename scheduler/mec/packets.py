@@ -22,15 +22,30 @@ Pair = tuple[int, int]
 ROUND_OFF = 1e-9  # in packets: x / e this close to an integer is that integer
 
 
+def routers_crossed(inst: MecInstance) -> dict[Pair, list[int]]:
+    """The capped routers (indices into ``inst.routers``) each pair's route crosses."""
+    out: dict[Pair, list[int]] = {}
+    for r, uses in enumerate(inst.uses):
+        for p in uses:
+            out.setdefault(p, []).append(r)
+    return out
+
+
 def whole_packets(
-    inst: MecInstance, pairs: Sequence[Pair], x: np.ndarray, packet_j: np.ndarray
+    inst: MecInstance,
+    pairs: Sequence[Pair],
+    x: np.ndarray,
+    packet_j: np.ndarray,
+    crossed: dict[Pair, list[int]] | None = None,
 ) -> np.ndarray:
-    """Packets per pair for the energies ``x`` (J per pair); ``packet_j``: e per pair."""
+    """Packets per pair for the energies ``x`` (J per pair); ``packet_j``: e per pair;
+    ``crossed``: ``routers_crossed(inst)``, when the caller keeps it."""
     ratio = np.maximum(np.asarray(x, dtype=float), 0.0) / packet_j
     count = np.floor(ratio + ROUND_OFF).astype(np.int64)
     source_left = inst.available_j.astype(float).copy()
     router_left = inst.capacity_j.astype(float).copy()
-    crosses = [[r for r, uses in enumerate(inst.uses) if p in uses] for p in pairs]
+    on_route = routers_crossed(inst) if crossed is None else crossed
+    crosses = [on_route.get(p, []) for p in pairs]
     satisfied = np.ones(len(pairs))
     for i, (k, j) in enumerate(pairs):
         e = count[i] * packet_j[i]
