@@ -10,18 +10,16 @@ frames and a tight variant) and a generated feeder (100 routers, 200 servers, 20
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
 from dataclasses import replace
-from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+from machine import describe  # benchmarks/machine.py, beside this script
 
 from bench import Scenario, Topology, bundled_path, load_with_topology, parse_dict
 from bench.mec_generate import generate_mec
@@ -134,20 +132,7 @@ def main() -> None:
             f"feeder {routers}r {servers}s {sources}k", feeder, feeder_topo, 5 if quick else 50
         )
     )
-    print(
-        f"\nMachine: {os.cpu_count()} CPUs ({cpu_name()}), Python {platform.python_version()}, "
-        f"numpy {np.__version__}, highspy {version('highspy')}, pymoo {version('pymoo')}"
-    )
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
+    print(f"\nMachine: {describe('numpy', 'highspy', 'pymoo')}")
 
 
 if __name__ == "__main__":
