@@ -155,3 +155,13 @@ def test_json_on_stdout_is_all_a_pipe_reads():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["matching"]["MEC2"] == "PV2"
+
+
+def test_run_with_mec_and_dayahead_refused(tmp_path, capsys):
+    code, out, err = ppr(
+        capsys, "run", "--scenario", str(MEC), "--dayahead", "vpp.toml", "--hour", "3",
+        "--out", str(tmp_path / "out"), "--keys", str(tmp_path / "keys"),
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert err == "error: --dayahead: the scenario's [mec] section decides its frames\n"
+    assert not (tmp_path / "out").exists() and not (tmp_path / "keys").exists()

@@ -132,16 +132,17 @@ def run(args: argparse.Namespace) -> int:
         )
     scenario = load_scenario(args.scenario or bundled_path())
     stage = None
-    if args.dayahead is not None or args.hour is not None:
-        from router.cli.dayahead_run import dayahead_stage
-
-        stage = dayahead_stage(args.dayahead, args.hour, args.framework)
+    dayahead = args.dayahead is not None or args.hour is not None
     if scenario.mec is not None:  # its servers' energy, allocated every frame (docs/mec.md)
-        if stage is not None:
+        if dayahead:
             raise UsageError("--dayahead: the scenario's [mec] section decides its frames")
         from router.controller.mec_stage import MecStage
 
         stage = MecStage()
+    elif dayahead:
+        from router.cli.dayahead_run import dayahead_stage
+
+        stage = dayahead_stage(args.dayahead, args.hour, args.framework)
     config = SessionConfig(
         stage=stage,
         scenario=scenario,
