@@ -120,10 +120,11 @@ def document(s: Study) -> dict[str, Any]:
     got = delivered(inst, s.pairs, x)
     sat = satisfaction(inst, s.pairs, x)
     sent = {j: float(v) for (_, j), v in zip(s.pairs, x, strict=True)}
+    source_of = {j: inst.sources[k] for k, j in s.pairs}
     servers = {
         name: {
             "demand_j": float(inst.demand_j[j]),
-            "source": None if s.matching[j] is None else inst.sources[s.matching[j]],  # type: ignore[index]
+            "source": source_of.get(j),
             "sent_j": sent.get(j, 0.0),
             "delivered_j": float(got[j]),
             "satisfaction": float(sat[j]),
