@@ -35,7 +35,9 @@ def _instance(data) -> MecInstance:
             for _ in range(n_src)
         ]
     )
-    routes = {(k, j): ("a", "b") for k in range(n_src) for j in range(n_srv)}
+    routes: dict[tuple[int, int], tuple[str, ...]] = {
+        (k, j): ("a", "b") for k in range(n_src) for j in range(n_srv)
+    }
     # a router some servers' routes cross, with a capacity that may bind
     behind = [j for j in range(n_srv) if data.draw(st.booleans())] or [0]
     uses = (tuple(p for p in sorted(routes) if p[1] in behind),)
@@ -90,7 +92,7 @@ class Scipy:
         t >= t_min."""
         a = self.a + [r for r, _ in extra]
         b = self.b + [u for _, u in extra]
-        bounds = [(0, None)] * self.n_p
+        bounds: list[tuple[float, float | None]] = [(0.0, None)] * self.n_p
         bounds += [(1.0, 1.0) if d == 0 else (0.0, 1.0) for d in self.inst.demand_j]
         bounds += [(t_min, 1.0)]
         res = linprog(-c, A_ub=np.array(a), b_ub=np.array(b), bounds=bounds, method="highs-ds")

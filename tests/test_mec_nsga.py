@@ -44,7 +44,7 @@ def _random(seed: int, n_src: int = 3, n_srv: int = 6) -> MecInstance:
     for j in range(n_srv):
         if not np.isfinite(loss[:, j]).any():
             loss[rng.integers(n_src), j] = 0.03
-    routes = {
+    routes: dict[tuple[int, int], tuple[str, ...]] = {
         (k, j): ("a", "b") for k in range(n_src) for j in range(n_srv) if np.isfinite(loss[k, j])
     }
     demand = rng.uniform(5, 40, n_srv)

@@ -35,6 +35,11 @@ def _demands(index: int) -> dict[str, float]:
     return {"MEC1": 20.0, "MEC2": rng.poisson(60) * 0.5, "MEC3": rng.poisson(50) * 0.4}
 
 
+def _frame(record) -> int:
+    assert record.frame is not None  # plan, stage and meters records belong to a frame
+    return record.frame
+
+
 @pytest.fixture
 def broker(tmp_path: Path):
     with Broker(tmp_path / "broker") as b:
@@ -61,21 +66,21 @@ async def test_mec_frames_on_the_twin(tmp_path: Path, broker: Broker):
     assert verify_journal(journal, store.signing_public_key()).ok
     records = list(read_records(journal))
     plans = [r for r in records if r.kind == "plan"]
-    stages = {r.frame: r.payload for r in records if r.kind == "stage"}
-    assert len(plans) == FRAMES and sorted(stages) == [p.frame for p in plans]
+    stages = {_frame(r): r.payload for r in records if r.kind == "stage"}
+    assert len(plans) == FRAMES and sorted(stages) == [_frame(p) for p in plans]
     # the meters: energy attributed to each sink terminal, by its wire id
     sink_name = {p.index: p.name for p in store.parties() if p.kind == "terminal"}
     metered: dict[int, dict[str, float]] = {}
     for r in records:
         if r.kind == "meters":
-            got = metered.setdefault(r.frame, {})
+            at_sinks = metered.setdefault(_frame(r), {})
             for attributions in r.payload.values():
                 for a in attributions or []:
                     name = sink_name[a["sink"]]
-                    got[name] = got.get(name, 0.0) + a["energy_j"]
+                    at_sinks[name] = at_sinks.get(name, 0.0) + a["energy_j"]
     for index, plan in enumerate(plans):  # the run's frames in order
         demand = _demands(index)
-        account = stages[plan.frame]
+        account = stages[_frame(plan)]
         assert account["stage"] == "mec"
         # packets per server: the energy is there, so D_j / (1 - l_j) rounded up
         packets = {s: int(np.ceil(d / (1 - LOSS[s]) / E)) for s, d in demand.items()}
@@ -86,18 +91,18 @@ async def test_mec_frames_on_the_twin(tmp_path: Path, broker: Broker):
             # within the packet rounding (one packet's delivered energy, up)
             assert row["allocated_j"] == pytest.approx(d, rel=1e-6)
             one = E * (1 - LOSS[server])
-            got = metered[plan.frame][server]
+            got = metered[_frame(plan)][server]
             assert d * (1 - METER) <= got <= (d + one) * (1 + METER)
             assert row["delivered_j"] == pytest.approx(got, rel=1e-9)
             assert row["satisfaction"] == pytest.approx(min(1.0, got / d), rel=1e-12)
     # MQTT: one account per frame, the journal's stage record
     accounts = [StageAccount.model_validate_json(p) for p in dash.payloads(f"{TREE}/stage/mec")]
-    assert [a.frame for a in accounts] == [p.frame for p in plans]
+    assert [a.frame for a in accounts] == [_frame(p) for p in plans]
     for a in accounts:
         assert {"stage": "mec", **a.account} == stages[a.frame]
     # the run summary: each server's satisfaction over the run
     assert "MEC allocation (servers propose; pick rule by LP): 3 frames" in text
     for server in ("MEC1", "MEC2", "MEC3"):
         row = next(line.split() for line in text.splitlines() if line.startswith(f"  {server} "))
-        sat = [stages[p.frame]["servers"][server]["satisfaction"] for p in plans]
+        sat = [stages[_frame(p)]["servers"][server]["satisfaction"] for p in plans]
         assert float(row[1]) == pytest.approx(np.mean(sat), abs=5e-4)

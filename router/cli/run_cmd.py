@@ -15,6 +15,7 @@ from router.cli import UsageError, check_line_baud
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.report import frame_line, summary
 from router.controller.session import Session, SessionConfig
+from router.controller.stages import FrameStage
 from router.progress import ProgressBar
 from router.settlement import SettlementConfig
 from scheduler import LrOptions
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.watchdog_ms}: a heartbeat must be able to get through in time"
         )
     scenario = load_scenario(args.scenario or bundled_path())
-    stage = None
+    stage: FrameStage | None = None
     dayahead = args.dayahead is not None or args.hour is not None
     if scenario.mec is not None:  # its servers' energy, allocated every frame (docs/mec.md)
         if dayahead:
