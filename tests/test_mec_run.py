@@ -101,7 +101,7 @@ async def test_mec_frames_on_the_twin(tmp_path: Path, broker: Broker):
     for a in accounts:
         assert {"stage": "mec", **a.account} == stages[a.frame]
     # the run summary: each server's satisfaction over the run
-    assert "MEC allocation (servers propose; pick rule by LP): 3 frames" in text
+    assert "MEC allocation (servers propose; pick rule by LP): 3 frames, the first " in text
     for server in ("MEC1", "MEC2", "MEC3"):
         row = next(line.split() for line in text.splitlines() if line.startswith(f"  {server} "))
         sat = [stages[_frame(p)]["servers"][server]["satisfaction"] for p in plans]
