@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from bench.errors import ScenarioError
+from bench.mec_trace import with_traces
 from bench.models import Scenario
 from bench.topology import Topology
 from bench.validate import check_scenario
@@ -52,9 +53,13 @@ def parse_text(text: str, source: str = "<scenario>") -> tuple[Scenario, Topolog
         line = _toml_error_line(str(exc))
         raise ScenarioError("", f"TOML syntax error: {exc}", source=source, line=line) from None
     try:
-        return parse_dict(data)
+        scenario, topology = parse_dict(data)
+        traced = with_traces(scenario, Path(source).parent)  # read once, here
     except ScenarioError as exc:
+        if exc.source:  # located already, in a file the scenario names (a trace)
+            raise exc from None
         raise exc.located(source, _locate(text, exc.where)) from None
+    return (traced, topology) if traced is scenario else (traced, Topology(traced))
 
 
 def parse_dict(data: dict[str, Any]) -> tuple[Scenario, Topology]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
 from bench.limits import MAX_CURRENT_A, MAX_GUARD_US, MAX_SLOT_MS, MAX_VOLTAGE_V
 
@@ -213,6 +213,9 @@ class MecServer(Model):
     requests_mean: NonNegative | None = None
     requests_trace: str | None = None
     current_a: Positive
+    # the trace's counts, read once when the scenario is loaded from its file
+    # (bench.mec_trace); not a field: a scenario file cannot set it
+    _trace_counts: tuple[int, ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _one_volume(self) -> MecServer:
@@ -220,6 +223,15 @@ class MecServer(Model):
         if sum(v is not None for v in given) != 1:
             raise ValueError("give exactly one of requests, requests_mean or requests_trace")
         return self
+
+    @property
+    def trace_counts(self) -> tuple[int, ...] | None:
+        return self._trace_counts
+
+    def with_trace(self, counts: tuple[int, ...]) -> MecServer:
+        copy = self.model_copy()
+        copy._trace_counts = counts
+        return copy
 
 
 class MecSource(Model):

@@ -6,11 +6,11 @@ saying what would fix it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from bench.errors import RouteError, ScenarioError
 from bench.limits import MAX_PACKET_ENERGY_J
-from bench.models import PortRef, Scenario
+from bench.models import MecServer, MecSource, PortRef, Scenario
 from bench.topology import Topology
 
 
@@ -22,7 +22,7 @@ def check_scenario(scenario: Scenario) -> Topology:
     _check_transfers(scenario, topology)
     _check_quotes(scenario)
     _check_twin(scenario)
-    _check_mec(scenario)
+    _check_mec(scenario, topology)
     return topology
 
 
@@ -182,7 +182,7 @@ def _check_twin(s: Scenario) -> None:
             )
 
 
-def _check_mec(s: Scenario) -> None:
+def _check_mec(s: Scenario, topology: Topology) -> None:
     if s.mec is None:
         return
     terminals = {t.id: t for t in s.terminals}
@@ -190,12 +190,13 @@ def _check_mec(s: Scenario) -> None:
         raise ScenarioError("mec.servers", "no MEC server; add a [[mec.servers]] entry")
     if not s.mec.sources:
         raise ScenarioError("mec.sources", "no source; add a [[mec.sources]] entry")
-    for table, entries, wants in (
+    entries: list[tuple[str, Sequence[MecServer | MecSource], str]] = [
         ("mec.servers", s.mec.servers, "load"),
         ("mec.sources", s.mec.sources, "source"),
-    ):
+    ]
+    for table, listed, wants in entries:
         seen: set[str] = set()
-        for i, entry in enumerate(entries):
+        for i, entry in enumerate(listed):
             where = f"{table}[{i}].terminal"
             term = terminals.get(entry.terminal)
             if term is None:
@@ -215,6 +216,49 @@ def _check_mec(s: Scenario) -> None:
                 f"{server.current_a:g} A exceeds terminal {term.id}'s max_current_a "
                 f"({term.max_current_a:g} A)",
             )
+        energy = term.voltage_v * server.current_a * s.frame.tau_s
+        if energy > MAX_PACKET_ENERGY_J:
+            raise ScenarioError(
+                f"mec.servers[{i}].current_a",
+                f"a packet carries {energy:g} J; a header holds at most "
+                f"{MAX_PACKET_ENERGY_J:g} J (lower the current or slot_ms)",
+            )
+        if not _mec_reachable(s, topology, server):
+            raise ScenarioError(
+                f"mec.servers[{i}].terminal",
+                f"no source reaches server '{server.terminal}' within the route limits "
+                f"({server.current_a:g} A at {term.voltage_v:g} V); add a line or a source "
+                "near it, or lower its current_a",
+            )
+
+
+def _mec_reachable(s: Scenario, topology: Topology, server: MecServer) -> bool:
+    """Can packets of the server's current and voltage come from some MEC source? A
+    search over the routers through the lines and SOPs whose limits the packet fits (the
+    route finder's graph); the source's own access and voltage must fit too."""
+    assert s.mec is not None
+    volts, amps = topology.terminals[server.terminal].voltage_v, server.current_a
+    start = topology.terminals[server.terminal].port.router
+    seen, todo = {start}, [start]
+    while todo:
+        router = todo.pop()
+        for rid, _port in topology.links_at[router]:
+            res = topology.resources[rid]
+            far = res.other_end(router)
+            fits = res.limit_violation(volts, amps) is None
+            if far is not None and far.router not in seen and fits:
+                seen.add(far.router)
+                todo.append(far.router)
+    for source in s.mec.sources:
+        term = topology.terminals[source.terminal]
+        access = topology.resources[source.terminal]
+        if (
+            term.port.router in seen
+            and term.voltage_v >= volts
+            and access.limit_violation(volts, amps) is None
+        ):
+            return True
+    return False
 
 
 def _names(items: Mapping[str, object]) -> str:

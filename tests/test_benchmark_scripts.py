@@ -29,3 +29,15 @@ def test_dayahead_benchmark_quick():
     )
     assert result.returncode == 0, result.stderr
     assert "| 10 x 12 | pool |" in result.stdout and "| 10 x 12 | bilateral |" in result.stdout
+
+
+def test_mec_benchmark_quick():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "mec.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| bench-4-mec frame 0 | 3 |" in result.stdout and "| improved |" in result.stdout
+    assert "share of the frame" in result.stdout

@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "router.cli.dayahead_cmd",
         "day-ahead P2P trading among a VPP's prosumers (pool or bilateral)",
     ),
+    "allocate": (
+        "router.cli.allocate_cmd",
+        "allocate energy to MEC servers: matching, NSGA-II and exact fronts",
+    ),
     "keys": ("router.cli.keys_cmd", "create, rotate and show the keys that seal headers"),
     # issue 5: the wire contract and the twin
     "registers": ("router.cli.registers_cmd", "print the router register map (the wire contract)"),

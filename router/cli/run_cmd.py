@@ -139,10 +139,19 @@ def run(args: argparse.Namespace) -> int:
         )
     scenario = load_scenario(args.scenario or bundled_path())
     stage: FrameStage | None = None
-    if args.dayahead is not None or args.hour is not None:
-        if args.mechanism is not None:
-            raise UsageError("--mechanism clears the scenario's offers and bids; --dayahead "
-                             "carries trades already cleared: give one of them")  # fmt: skip
+    dayahead = args.dayahead is not None or args.hour is not None
+    if (dayahead or scenario.mec is not None) and args.mechanism is not None:
+        raise UsageError(
+            "--mechanism clears the scenario's offers and bids; --dayahead and [mec] "
+            "decide the frames' transfers themselves: give one of them"
+        )
+    if scenario.mec is not None:  # its servers' energy, allocated every frame (docs/mec.md)
+        if dayahead:
+            raise UsageError("--dayahead: the scenario's [mec] section decides its frames")
+        from router.controller.mec_stage import MecStage
+
+        stage = MecStage()
+    elif dayahead:
         from router.cli.dayahead_run import dayahead_stage
 
         stage = dayahead_stage(args.dayahead, args.hour, args.framework)

@@ -17,6 +17,7 @@ from router.mqtt.models import (
     FrameSummary,
     PortTelemetry,
     RouterState,
+    StageAccount,
     TransferCommand,
     TransferTelemetry,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Outbox",
     "PortTelemetry",
     "RouterState",
+    "StageAccount",
     "TopicSpec",
     "Topics",
     "TransferCommand",

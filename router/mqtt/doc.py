@@ -25,6 +25,7 @@ from router.mqtt.models import (
     FrameSummary,
     PortTelemetry,
     RouterState,
+    StageAccount,
     TransferCommand,
     TransferTelemetry,
 )
@@ -56,6 +57,19 @@ EXAMPLES: dict[str, BaseModel] = {
         transfer="S1-B2", frame=1042, time=_T, seller="S1", buyer="B2", packets_planned=60,
         packets_delivered=60.0, energy_planned_j=134.358, energy_delivered_j=134.1,
         shortfall_j=0.0, compensation=0.0,
+    ),
+    "stage": StageAccount(
+        stage="mec", frame=1042, time=_T,
+        account={
+            "allocation_ms": 1.21, "mean_satisfaction": 1.0, "min_satisfaction": 1.0,
+            "servers": {
+                "MEC1": {
+                    "source": "PV1", "transfer": "mec-MEC1", "demand_j": 20.0, "sent_j": 20.13,
+                    "allocated_j": 20.0, "packets": 15, "planned_j": 21.04,
+                    "delivered_j": 21.04, "satisfaction": 1.0,
+                },
+            },
+        },
     ),
     "alarm": Alarm(
         time=_T, frame=1042, severity="warning", source="R3", code="router_offline",

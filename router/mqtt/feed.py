@@ -33,6 +33,7 @@ from router.mqtt.models import (
     FrameSummary,
     PortTelemetry,
     RouterState,
+    StageAccount,
     TransferTelemetry,
 )
 from router.mqtt.topics import OFFLINE, ONLINE, QOS, TOPICS, Topics
@@ -116,6 +117,9 @@ class MqttFeed:
 
     def publish_transfer(self, transfer: TransferTelemetry) -> None:
         self._put("transfer", transfer.model_dump_json().encode(), transfer=transfer.transfer)
+
+    def publish_stage(self, account: StageAccount) -> None:
+        self._put("stage", account.model_dump_json().encode(), stage=account.stage)
 
     def publish_alarm(self, alarm: Alarm) -> None:
         self._put("alarm", alarm.model_dump_json().encode())

@@ -7,7 +7,7 @@ added here shows up there, and a test fails until the page is regenerated.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -116,6 +116,18 @@ class TransferTelemetry(Payload):
             shortfall_j=t.shortfall_j,
             compensation=t.compensation,
         )
+
+
+class StageAccount(Payload):
+    """A frame stage's account of one frame that ran (the journal's `stage` record)."""
+
+    stage: Id = Field(description="the stage's name: `mec`, `dayahead`, ...")
+    frame: int = Field(ge=0, description="frame number")
+    time: datetime = Field(default_factory=_now, description="when it was settled, UTC")
+    account: dict[str, Any] = Field(
+        description="the stage's own fields, as journaled; each stage documents them "
+        "(MEC: docs/mec.md)"
+    )
 
 
 class Alarm(Payload):

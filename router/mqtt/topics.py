@@ -16,6 +16,7 @@ from router.mqtt.models import (
     FrameSummary,
     PortTelemetry,
     RouterState,
+    StageAccount,
     TransferCommand,
     TransferTelemetry,
 )
@@ -27,7 +28,7 @@ _LEVEL = re.compile(r"^[^+#/\x00]+$")  # one topic level without wildcards
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
-    pattern: str  # below the prefix; {router} {port} {transfer} are filled in
+    pattern: str  # below the prefix; {router} {port} {transfer} {stage} are filled in
     direction: Literal["publish", "subscribe"]
     retain: bool
     model: type[BaseModel] | None  # None: the plain-text status
@@ -51,6 +52,10 @@ TOPICS: dict[str, TopicSpec] = {
     "transfer": TopicSpec(
         "transfer/{transfer}", "publish", False, TransferTelemetry,
         "each transfer's settlement, per frame",
+    ),
+    "stage": TopicSpec(
+        "stage/{stage}", "publish", False, StageAccount,
+        "a frame stage's account of each frame that ran (MEC: each server's satisfaction)",
     ),
     "alarm": TopicSpec("alarm", "publish", False, Alarm, "alarms as they happen"),
     "estop": TopicSpec(
