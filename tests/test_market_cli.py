@@ -214,7 +214,7 @@ BAD_RUNS = [
     (["--mechanism", "max-volume", "--scenario", str(bundled_path("bench-4"))],
      "--mechanism max-volume: bench-4 quotes no [[offers]] and [[bids]] to match"),
     (["--mechanism", "nash", "--dayahead", "bench/data/vpp-30.toml", "--hour", "12"],
-     "--mechanism clears the scenario's offers and bids; --dayahead carries trades"),
+     "--mechanism clears the scenario's offers and bids; --dayahead and [mec] decide"),
 ]  # fmt: skip
 
 
