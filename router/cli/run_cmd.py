@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from bench import bundled_path, load_scenario
+from bench.text import plural
 from router.cli import UsageError, check_line_baud
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.report import frame_line, summary
@@ -121,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise UsageError(f"--frames must be at least 1, not {args.frames}")
     check_line_baud(args.transport, args.line_baud)
+    if args.hardware and args.fault:
+        raise UsageError(f"--fault {args.fault[0]}: faults are the twin's; not with --hardware")
     if not (math.isfinite(args.retail_price) and args.retail_price >= 0):
         raise UsageError(f"--retail-price must be a number >= 0, not {args.retail_price:g}")
     if args.plan_ms is not None and not args.plan_ms > 0:
@@ -161,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(config: SessionConfig) -> int:
     where = "hardware" if config.hardware else f"the twin over {config.transport}"
-    print(f"{config.scenario.name}: {config.options.frames} frames on {where}", flush=True)
+    frames = plural(config.options.frames, "frame")
+    print(f"{config.scenario.name}: {frames} on {where}", flush=True)
     with ProgressBar("frames") as bar:
         done = 0
 
@@ -196,6 +200,8 @@ async def _main(config: SessionConfig) -> int:
         draw_gantt(session.last_scenario(), session.last_plan(), png, result.last_frame.frame)
         written.insert(0, str(png))
     print(f"  journal   {result.verified.one_line()}")
+    if result.witness is not None:  # compare with ppr journal verify: a cut tail shows
+        print(f"  witness   {result.witness.short()} (kept in {config.keys_dir})")
     print(f"  wrote     {', '.join(written)}")
     if result.estopped:
         print(f"  stopped   {result.stop_reason}: every gate opened")

@@ -23,6 +23,7 @@ from types import TracebackType
 import aiomqtt
 
 from firmware_bridge.tasks import stop_tasks
+from router.journal.witness import Witness
 from router.mqtt.buffer import Message, Outbox
 from router.mqtt.commands import parse_command
 from router.mqtt.models import (
@@ -119,6 +120,9 @@ class MqttFeed:
 
     def publish_alarm(self, alarm: Alarm) -> None:
         self._put("alarm", alarm.model_dump_json().encode())
+
+    def publish_witness(self, witness: Witness) -> None:
+        self._put("journal", witness.model_dump_json().encode())
 
     def reply(self, reply: CommandReply) -> None:
         self._put("reply", reply.model_dump_json().encode())

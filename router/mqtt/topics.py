@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from router.journal.witness import Witness
 from router.mqtt.errors import MqttFeedError
 from router.mqtt.models import (
     Alarm,
@@ -60,6 +61,10 @@ TOPICS: dict[str, TopicSpec] = {
         "cmd/transfer", "subscribe", False, TransferCommand, "request a transfer"
     ),
     "reply": TopicSpec("cmd/reply", "publish", False, CommandReply, "the reply to each command"),
+    "journal": TopicSpec(
+        "journal", "publish", True, Witness,
+        "the journal's signed head (its witness), at every frame reservation and at the end",
+    ),
 }  # fmt: skip
 
 
