@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from router.cli.logs import LOG_LEVELS, VERBOSITY, configure_logging
 from router.errors import RunFailedError
@@ -59,6 +60,23 @@ def check_line_baud(transport: str, line_baud: int | None) -> None:
             f"--line-baud {line_baud}: paces a serial line; give --transport rtu or "
             f"serial and a rate of at least 300"
         )
+
+
+def add_password_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mqtt-password-file",
+        type=Path,
+        metavar="FILE",
+        help="--mqtt: the password of the URL's user, on the first line of FILE (mode 600; "
+        "or set PPR_MQTT_PASSWORD)",
+    )
+
+
+def mqtt_password_file(args: argparse.Namespace) -> Path | None:
+    if args.mqtt_password_file is not None and not args.mqtt:
+        raise UsageError("--mqtt-password-file goes with --mqtt URL")
+    path: Path | None = args.mqtt_password_file
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench import bundled_path, load_scenario
 from bench.text import plural
-from router.cli import UsageError, check_line_baud
+from router.cli import UsageError, add_password_file_option, check_line_baud, mqtt_password_file
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.report import frame_line, summary
 from router.controller.session import Session, SessionConfig
@@ -61,8 +61,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mqtt",
         metavar="URL",
-        help="publish on a broker: mqtt://[user:pass@]host[:port] or mqtts://",
+        help="publish on a broker: mqtt://[user@]host[:port] or mqtts:// (docs/mqtt.md)",
     )
+    add_password_file_option(parser)
     parser.add_argument(
         "--watchdog-ms",
         type=int,
@@ -148,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         line_baud=args.line_baud,
         hardware=args.hardware,
         mqtt=args.mqtt,
+        mqtt_password_file=mqtt_password_file(args),
         watchdog_ms=args.watchdog_ms,
         timeout_s=args.timeout_ms / 1000,
         faults=tuple(args.fault),

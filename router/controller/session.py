@@ -53,6 +53,7 @@ class SessionConfig:
     line_baud: int | None = None  # pace the twin's serial line like a real one
     hardware: bool = False  # use the scenario's addresses instead of the twin
     mqtt: str | None = None
+    mqtt_password_file: Path | None = None  # the MQTT user's password, when not in the URL
     watchdog_ms: int = 1000
     timeout_s: float = 0.1  # per request, before it is sent again
     faults: tuple[str, ...] = ()  # twin faults (ppr twin's --fault syntax)
@@ -156,7 +157,7 @@ class Session:
         if cfg.mqtt:
             from router.mqtt import parse_broker_url
 
-            broker = parse_broker_url(cfg.mqtt)
+            broker = parse_broker_url(cfg.mqtt, cfg.mqtt_password_file)
         if cfg.hardware:
             self.addresses(None)
         else:
