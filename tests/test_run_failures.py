@@ -6,7 +6,6 @@ planned, the first one armed on routers that outlive the controller (``ppr twin`
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ from tests.bench_process import TwinProcess, router_states
 from tests.controller_support import bench
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(autouse=True)
-def _drop_cli_log_handler():
-    """main() installs a stderr handler on the root logger: not beyond this test."""
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "ppr", False)]:
-        root.removeHandler(handler)
 
 
 @pytest.mark.parametrize(
