@@ -47,6 +47,9 @@ class _Problems:
         except ScenarioError as exc:
             self.found.append(exc)
 
+    def add(self, where: str, message: str) -> None:
+        self.found.append(ScenarioError(where, message))
+
     def raise_any(self) -> None:
         if self.found:
             raise ScenarioError.of(self.found)
@@ -108,11 +111,9 @@ def _check_ports(s: Scenario, found: _Problems) -> None:
             a = claim(f"{table}[{link.id}].a", link.a)
             b = claim(f"{table}[{link.id}].b", link.b)
             if a is not None and b is not None and a.router == b.router:
-                found.found.append(
-                    ScenarioError(
-                        f"{table}[{link.id}].b",
-                        f"both ends are on router {a.router}; a {table[:-1]} must join two routers",
-                    )
+                found.add(
+                    f"{table}[{link.id}].b",
+                    f"both ends are on router {a.router}; a {table[:-1]} must join two routers",
                 )
 
 
@@ -121,19 +122,15 @@ def _check_transfers(s: Scenario, topology: Topology, found: _Problems) -> None:
         ends = _check_ends(tr, topology, found)
         where = f"transfers[{tr.id}]"
         for term in ends:
-            with found.check():
-                if tr.voltage_v > term.voltage_v:
-                    raise ScenarioError(
-                        f"{where}.voltage_v",
-                        f"{tr.voltage_v:g} V exceeds terminal {term.id}'s voltage_v "
-                        f"({term.voltage_v:g} V)",
-                    )
-            with found.check():
-                if tr.current_a > term.max_current_a:
-                    raise ScenarioError(
-                        f"{where}.current_a",
-                        f"{tr.current_a:g} A exceeds terminal {term.id}'s max_current_a "
-                        f"({term.max_current_a:g} A)",
+            for field, value, limit, unit in (
+                ("voltage_v", tr.voltage_v, "voltage_v", "V"),
+                ("current_a", tr.current_a, "max_current_a", "A"),
+            ):
+                most = getattr(term, limit)
+                if value > most:
+                    found.add(
+                        f"{where}.{field}",
+                        f"{value:g} {unit} exceeds terminal {term.id}'s {limit} ({most:g} {unit})",
                     )
         with found.check():
             energy = tr.packet_energy_j(s.frame)
@@ -181,7 +178,7 @@ def _check_ends(tr: Transfer, topology: Topology, found: _Problems) -> list[Term
                 )
             ends.append(term)
     if len(ends) == 2 and tr.source == tr.sink:
-        found.found.append(ScenarioError(f"{where}.sink", "source and sink are the same terminal"))
+        found.add(f"{where}.sink", "source and sink are the same terminal")
         return []
     return ends
 

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench import Scenario
-from firmware_bridge.files import fsync_dir, write_file
+from firmware_bridge.files import TooOpenError, fsync_dir, read_owner_only, write_file
 from firmware_bridge.headers.errors import KeyPermissionError, KeyStoreError, Layer
 from firmware_bridge.headers.frame import SealingKeys
 from firmware_bridge.headers.keys import KeyRing, Party, PartyKind, layer_key
@@ -484,17 +484,14 @@ def _with_witness(
 def _load_private(path: Path) -> object:
     """A PEM private key, refused when group or others may read the file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        data = read_owner_only(path)
+    except TooOpenError as exc:
+        raise KeyPermissionError(
+            f"{path}: private key is accessible by group or others (mode {exc.mode:04o}); "
+            f"fix with: chmod 600 {path}"
+        ) from None
     except OSError as exc:
         raise KeyStoreError(f"{path}: cannot read private key: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as fh:
-        mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
-        if mode & 0o077:
-            raise KeyPermissionError(
-                f"{path}: private key is accessible by group or others (mode {mode:04o}); "
-                f"fix with: chmod 600 {path}"
-            )
-        data = fh.read()
     try:
         return serialization.load_pem_private_key(data, password=None)
     except ValueError as exc:

@@ -133,9 +133,11 @@ async def _main(config: SessionConfig, topology: Topology, db: Path, host: str, 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         session.stop("web terminal stopped: e-stop")
-        result = await bench
-        journal.close()
-        store.close()
+        try:
+            result = await bench  # a failed run has ended safely, and says so in one line
+        finally:
+            journal.close()
+            store.close()
     print(f"  journal   {result.verified.one_line()}")
     return 0
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import ssl
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from firmware_bridge.files import TooOpenError, read_owner_only
 from router.mqtt.errors import BrokerUrlError
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -120,17 +120,14 @@ def parse_broker_url(url: str, password_file: Path | None = None) -> BrokerConfi
 def read_password(path: Path) -> str:
     """The first line of a password file that only its owner may read."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        data = read_owner_only(path, 4096)
+    except TooOpenError as exc:
+        raise BrokerUrlError(
+            f"{path}: the MQTT password is readable by group or others (mode "
+            f"{exc.mode:04o}); fix with: chmod 600 {path}"
+        ) from None
     except OSError as exc:
         raise BrokerUrlError(f"{path}: cannot read the MQTT password: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as fh:
-        mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
-        if mode & 0o077:
-            raise BrokerUrlError(
-                f"{path}: the MQTT password is readable by group or others (mode "
-                f"{mode:04o}); fix with: chmod 600 {path}"
-            )
-        data = fh.read(4096)
     try:
         line = data.decode("utf-8").splitlines()[0] if data.strip() else ""
     except UnicodeDecodeError:
