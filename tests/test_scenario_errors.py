@@ -12,6 +12,7 @@ import pytest
 from bench import ScenarioError, bundled_path, parse_dict, parse_text
 from bench.dayahead import parse_dayahead_text
 from bench.toml_write import dumps
+from router.cli import main
 from tests.helpers import DELETE, chain, transfer, with_changes
 
 BENCH4 = bundled_path().read_text()
@@ -288,12 +289,16 @@ def test_cross_checks_report_every_entry():
         ["run", "--solvr=lr"],
     ],
 )
-def test_an_unknown_option_shows_its_commands_usage(argv: list[str]):
-    result = cli(*argv)
-    assert result.returncode == 2 and result.stdout == ""
+def test_an_unknown_option_shows_its_commands_usage(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as info:  # argparse's own exit, as in a shell
+        main(argv)
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
     command = " ".join(a for a in argv if not a.startswith("-") and a != "x.toml")
-    assert result.stderr.startswith(f"usage: ppr {command} ")
-    assert result.stderr.endswith(f"ppr {command}: error: unrecognized arguments: --solvr=lr\n")
+    assert out == "" and err.startswith(f"usage: ppr {command} ")
+    assert err.endswith(f"ppr {command}: error: unrecognized arguments: --solvr=lr\n")
 
 
 # --- deeply nested TOML: one located line, never a RecursionError
@@ -313,12 +318,14 @@ def test_deeply_nested_toml_is_one_located_line(loader):
 
 
 @pytest.mark.parametrize("command", [["plan"], ["dayahead"], ["run", "--scenario"]])
-def test_deeply_nested_files_exit_2_on_every_loader(tmp_path: Path, command: list[str]):
-    (tmp_path / "deep.toml").write_text(DEEP)
-    result = cli(*command, "deep.toml", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr == (
-        "error: deep.toml:3: arrays and inline tables nest more than 32 deep; a file of this "
+def test_deeply_nested_files_exit_2_on_every_loader(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+):
+    deep = tmp_path / "deep.toml"
+    deep.write_text(DEEP)
+    assert main([*command, str(deep)]) == 2  # refused before anything is read or written
+    assert capsys.readouterr().err == (
+        f"error: {deep}:3: arrays and inline tables nest more than 32 deep; a file of this "
         "format needs a few levels at most\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.toml"]

@@ -402,19 +402,22 @@ class Session:
             from router.controller.clocks import now
 
             self.controller.stopped_at = now()
-        results = await self.fleet.estop()
+        results = await self.fleet.estop()  # the gates first, whatever else fails
         failed = {r: str(e) for r, e in results.items() if e is not None}
         if self.controller is not None:
-            await self.controller.journal.append_async(
-                "estop", {"reason": reason, "failed": failed}
-            )
-            self.controller.alarm(
-                None,
-                "controller",
-                "estop",
-                f"e-stop ({reason}): every gate opened"
-                + (f"; not confirmed by {', '.join(failed)}" if failed else ""),
-            )
+            try:
+                await self.controller.journal.append_async(
+                    "estop", {"reason": reason, "failed": failed}
+                )
+                self.controller.alarm(
+                    None,
+                    "controller",
+                    "estop",
+                    f"e-stop ({reason}): every gate opened"
+                    + (f"; not confirmed by {', '.join(failed)}" if failed else ""),
+                )
+            except JournalError as exc:  # a journal that fails must not hide the e-stop
+                log.error("the e-stop could not be journaled: %s", exc)
 
     # -- callbacks ------------------------------------------------------------------------
     def _alarm(self, frame: int | None, source: str, code: str, text: str) -> None:
