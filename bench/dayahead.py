@@ -6,14 +6,14 @@ what is wrong); the numeric core in ``scheduler.dayahead`` takes the frozen mode
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bench.errors import ScenarioError
-from bench.loader import _loc_text, _locate, _message, _toml_error_line
+from bench.loader import locate_in, problems_error, validation_problems
+from bench.toml_read import read_toml
 
 Id = Field(pattern=r"^[A-Za-z0-9_.\-]{1,40}$")
 Framework = Literal["pool", "bilateral"]
@@ -114,26 +114,15 @@ def load_dayahead(path: str | Path) -> DayAhead:
 
 
 def parse_dayahead_text(text: str, source: str = "<dayahead>") -> DayAhead:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = _toml_error_line(str(exc))
-        raise ScenarioError("", f"TOML syntax error: {exc}", source=source, line=line) from None
+    data = read_toml(text, source)
     try:
         return parse_dayahead(data)
     except ScenarioError as exc:
-        raise exc.located(source, _locate(text, exc.where)) from None
+        raise locate_in(exc, text, source) from None
 
 
 def parse_dayahead(data: dict[str, Any]) -> DayAhead:
     try:
         return DayAhead.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        if first["type"] == "value_error" and isinstance(
-            first.get("ctx", {}).get("error"), ScenarioError
-        ):
-            raise first["ctx"]["error"] from None
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise ScenarioError(_loc_text(first["loc"], data), _message(first) + more) from None
+        raise problems_error(validation_problems(exc, data, DayAhead)) from None

@@ -43,3 +43,15 @@ def twin_keys(tmp_path_factory: pytest.TempPathFactory):
     from tests.twin_support import SCENARIO
 
     return KeyStore.init(tmp_path_factory.mktemp("twin") / "keys", SCENARIO)
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_log_handler_after_the_test():
+    """A test that calls ``router.cli.main`` in process gets its stderr log handler
+    (router/cli/logs.py), bound to that test's captured stderr: not beyond the test."""
+    yield
+    import logging
+
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "ppr", False)]:
+        root.removeHandler(handler)

@@ -84,7 +84,7 @@ async def test_a_latched_estop_outlives_the_run_until_an_operator_clears_it(tmp_
         assert set((await router_states(twin.addresses)).values()) == {"fault"}
         cleared = run("second", "--clear-estop")
         assert cleared.returncode == 0, cleared.stdout + cleared.stderr
-        assert "1 frames: 1 ran, 0 skipped" in cleared.stdout
+        assert "1 frame: 1 ran, 0 skipped" in cleared.stdout
 
 
 async def test_a_stop_before_the_routers_are_set_up_still_stops_the_run(tmp_path: Path):

@@ -176,7 +176,7 @@ grid_kw = 5.0
         (
             "grid_kw = 5.0\npeers",
             "grid_kw = -1.0\npeers",
-            "f.toml:13: prosumers[0].grid_kw: must be >= 0",
+            "f.toml:13: prosumers[a].grid_kw: must be >= 0",
         ),
     ],
 )

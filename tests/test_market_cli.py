@@ -67,10 +67,10 @@ def test_nash_weights_from_the_command_line(capsys):
 
 
 BAD_FILES = [
-    ("negative price", ("price = 0.08", "price = -0.08"), "offers[0].price: must be >= 0"),
-    ("NaN price", ("price = 0.08", "price = nan"), "offers[0].price: must be a finite number"),
+    ("negative price", ("price = 0.08", "price = -0.08"), "offers[S1].price: must be >= 0"),
+    ("NaN price", ("price = 0.08", "price = nan"), "offers[S1].price: must be a finite number"),
     # near the float range, payments would come out inf and NaN
-    ("huge price", ("price = 0.08", "price = 1e308"), "offers[0].price: must be <= 1000000"),
+    ("huge price", ("price = 0.08", "price = 1e308"), "offers[S1].price: must be <= 1000000"),
     ("bid on a source", ('terminal = "MEC1"', 'terminal = "PV1"'),
      "bids[B1].terminal: terminal 'PV1' is a source and cannot buy"),
     ("offer on a load", ('terminal = "PV2"', 'terminal = "MEC2"'),
@@ -78,7 +78,7 @@ BAD_FILES = [
     ("unknown terminal", ('terminal = "MEC3"', 'terminal = "MEC9"'),
      "bids[B3].terminal: unknown terminal 'MEC9'"),
     ("fractional packets", ("packets = 150", "packets = 150.5"),
-     "offers[0].packets: must be a whole"),
+     "offers[S1].packets: must be a whole"),
     ("terminal on both sides",
      ("[[bids]]", '[[bids]]\nid = "B0"\nterminal = "BAT1"\npackets = 5\nprice = 0.3\n\n[[bids]]'),
      "bids[B0].terminal: terminal 'BAT1' already quotes the other side"),

@@ -19,6 +19,7 @@ from scheduler import (
     plan_transfers,
     verify_plan,
 )
+from scheduler.plan import relative_gap
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
                 finish_s=args.finish,
             ),
             milp_options=MilpOptions(time_limit_s=args.time_limit or 60.0),
-            progress=lambda i, n, lb, ub: bar.update(i, n, f"bound {lb:.5g} plan {ub:.5g}"),
+            progress=lambda i, n, lb, ub: bar.update(i, n, bound_note(lb, ub)),
+            finishing=lambda budget, lb, ub: bar.timed(
+                "finishing (HiGHS)", budget, bound_note(lb, ub)
+            ),
         )
     document = plan.to_json()
     verify_plan(scenario, document)  # the independent checker: never hand out a bad plan
@@ -99,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
         written.append(str(args.gantt))
     print(summary(scenario, plan, written))
     return 0
+
+
+def bound_note(bound: float, plan: float) -> str:
+    """The planner's state as its progress shows it: the bound, the plan, the gap."""
+    gap = relative_gap(plan, bound)
+    return f"bound {bound:.5g}, plan {plan:.5g}" + ("" if gap is None else f", gap {gap:.2%}")
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from bench import bundled_path, load_scenario
-from router.cli import UsageError, check_line_baud
+from bench.text import plural
+from router.cli import UsageError, add_password_file_option, check_line_baud, mqtt_password_file
 from router.cli.market_cmd import mechanism_named
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.report import frame_line, summary, twin_timing_line
@@ -62,8 +63,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mqtt",
         metavar="URL",
-        help="publish on a broker: mqtt://[user:pass@]host[:port] or mqtts://",
+        help="publish on a broker: mqtt://[user@]host[:port] or mqtts:// (docs/mqtt.md)",
     )
+    add_password_file_option(parser)
     parser.add_argument(
         "--watchdog-ms",
         type=int,
@@ -128,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise UsageError(f"--frames must be at least 1, not {args.frames}")
     check_line_baud(args.transport, args.line_baud)
+    if args.hardware and args.fault:
+        raise UsageError(f"--fault {args.fault[0]}: faults are the twin's; not with --hardware")
     if not (math.isfinite(args.retail_price) and args.retail_price >= 0):
         raise UsageError(f"--retail-price must be a number >= 0, not {args.retail_price:g}")
     if args.plan_ms is not None and not args.plan_ms > 0:
@@ -171,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         line_baud=args.line_baud,
         hardware=args.hardware,
         mqtt=args.mqtt,
+        mqtt_password_file=mqtt_password_file(args),
         watchdog_ms=args.watchdog_ms,
         timeout_s=args.timeout_ms / 1000,
         faults=tuple(args.fault),
@@ -187,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(config: SessionConfig) -> int:
     where = "hardware" if config.hardware else f"the twin over {config.transport}"
-    print(f"{config.scenario.name}: {config.options.frames} frames on {where}", flush=True)
+    frames = plural(config.options.frames, "frame")
+    print(f"{config.scenario.name}: {frames} on {where}", flush=True)
     with ProgressBar("frames") as bar:
         done = 0
 
@@ -224,6 +230,8 @@ async def _main(config: SessionConfig) -> int:
         draw_gantt(session.last_scenario(), session.last_plan(), png, result.last_frame.frame)
         written.insert(0, str(png))
     print(f"  journal   {result.verified.one_line()}")
+    if result.witness is not None:  # compare with ppr journal verify: a cut tail shows
+        print(f"  witness   {result.witness.short()} (kept in {config.keys_dir})")
     print(f"  wrote     {', '.join(written)}")
     if result.estopped:
         print(f"  stopped   {result.stop_reason}: every gate opened")

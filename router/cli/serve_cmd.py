@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench import Topology, bundled_path, load_with_topology
-from router.cli import UsageError
+from router.cli import UsageError, add_password_file_option, mqtt_password_file
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.session import Session, SessionConfig
 from router.journal import MAX_FRAME, Journal
@@ -38,6 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="where the web terminal listens (127.0.0.1:8080)",
     )
     parser.add_argument("--mqtt", metavar="URL", help="also publish on a broker, as ppr run")
+    add_password_file_option(parser)
     parser.add_argument(
         "--hardware",
         action="store_true",
@@ -82,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     scenario, topology = load_with_topology(args.scenario or bundled_path())
     config = SessionConfig(
         scenario=scenario, out_dir=args.out, keys_dir=args.keys, hardware=args.hardware,
-        mqtt=args.mqtt, options=RunOptions(frames=args.frames, telemetry=bool(args.mqtt)),
+        mqtt=args.mqtt, mqtt_password_file=mqtt_password_file(args),
+        options=RunOptions(frames=args.frames, telemetry=bool(args.mqtt)),
     )  # fmt: skip
     return asyncio.run(_main(config, topology, args.db, host, port))
 
@@ -131,9 +133,11 @@ async def _main(config: SessionConfig, topology: Topology, db: Path, host: str, 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         session.stop("web terminal stopped: e-stop")
-        result = await bench
-        journal.close()
-        store.close()
+        try:
+            result = await bench  # a failed run has ended safely, and says so in one line
+        finally:
+            journal.close()
+            store.close()
     print(f"  journal   {result.verified.one_line()}")
     return 0
 

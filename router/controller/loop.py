@@ -93,6 +93,9 @@ class Controller:
     _last_armed: dict[str, tuple[int, int]] = field(default_factory=dict)
     syncing: dict[str, float] = field(default_factory=dict)  # back, clock not yet in step
     _warm: object | None = None  # the last plan's end state: the next plan starts there
+    # the journal's head to keep with each frame reservation (journal id, JSON), if any
+    witness_for: Callable[[int], tuple[str, dict[str, object]]] | None = None
+    arming: bool = False  # a frame was (being) armed in this run: a gate may conduct
     _planned_frames: int = 0  # frames planned in this run: the stage's frame index
     _inflight: list[_Frame] = field(default_factory=list)  # armed, not yet finished
     _collisions: dict[str, int] = field(default_factory=dict)  # each router's counter
@@ -256,7 +259,9 @@ class Controller:
     async def _plan(self) -> _Frame:
         """Reserve a frame number (journaled before anything is sealed), plan and seal."""
         # above every frame of this journal and every frame this key store ever sealed
-        frame = await asyncio.to_thread(self.store.reserve_frame, self.journal.next_frame())
+        frame = await asyncio.to_thread(
+            self.store.reserve_frame, self.journal.next_frame(), self.witness_for
+        )
         await self.journal.append_async("frame", {"phase": "reserved"}, frame=frame)
         self._in_step()
         down = frozenset(self.fleet.down) | frozenset(self.syncing)
@@ -379,6 +384,7 @@ class Controller:
     async def _arm(self, f: _Frame, start_local: float, after: _Frame | None = None) -> None:
         """Arm ``f`` to start at ``start_local`` on every router's clock (right ``after``
         the frame before, when the links kept up)."""
+        self.arming = True  # from here on a gate may conduct: a failure e-stops
         f.start_local = start_local
         f.end_local = start_local + self._frame_seconds()
         if after is not None:

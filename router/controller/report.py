@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bench.text import plural
 from router.controller.outcome import FrameOutcome
 from router.settlement import OPERATOR, TransferTotal, run_totals
 
@@ -65,8 +66,8 @@ def summary(outcomes: Sequence[FrameOutcome], alarms: int) -> str:
     ran = [o for o in outcomes if not o.skipped]
     lines = [
         "",
-        f"{len(outcomes)} frames: {len(ran)} ran, {len(outcomes) - len(ran)} skipped, "
-        f"{alarms} alarms",
+        f"{plural(len(outcomes), 'frame')}: {len(ran)} ran, {len(outcomes) - len(ran)} "
+        f"skipped, {plural(alarms, 'alarm')}",
         f"  packets   planned {sum(o.packets_planned for o in ran)}, delivered "
         f"{sum(o.packets_delivered for o in ran)}, left undelivered by the planner "
         f"{sum(o.packets_undelivered for o in outcomes)}",

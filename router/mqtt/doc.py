@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from bench.models import Transfer
 from firmware_bridge.docblocks import block, refresh
+from router.journal.witness import Witness
 from router.mqtt.models import (
     Alarm,
     CommandReply,
@@ -86,6 +87,10 @@ EXAMPLES: dict[str, BaseModel] = {
     "reply": CommandReply(
         id="op-18", command="transfer", ok=False, time=_T,
         error="transfers[X1].sink: unknown terminal 'MEC9'",
+    ),
+    "journal": Witness(
+        journal="5d1c" * 16, records=4211, head="9e07" * 16, frame=1043,
+        time="2025-03-14T09:26:53.589+00:00", signature="c4a1" * 32,
     ),
 }  # fmt: skip
 

@@ -162,6 +162,7 @@ class CommandReply(Payload):
 
     id: CommandId | None = Field(description="the command's id (null if it had none)")
     command: CommandName = Field(description="which command this answers")
+    user: str | None = Field(default=None, description="who sent it: the user level of its topic")
     ok: bool = Field(description="true: the command was applied")
     time: datetime = Field(default_factory=_now, description="UTC")
     error: str | None = Field(default=None, description="why the command changed nothing")
