@@ -1,8 +1,9 @@
 """The terminal's shared state: the bench it trades on, the operator's settings, the live
 bench view, and the signed journal every operator and admin action goes into.
 
-One object per ``ppr serve``; the HTTP routes read and change it, the frame stage reads the
-settings and the controller's frame callback updates the bench view.
+One object per ``ppr serve``; the HTTP routes read and change it, the book stage reads
+the settings (in the planning thread) and the controller's frame callback updates the
+bench view.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import Scenario, Topology
-from router.journal import Journal
+from bench.models import MAX_INTERVAL_FRAMES
+from router.journal import FIRST_FRAME, Journal
 from router.web.clearing import mechanism_names
 from router.web.errors import OrderError
 from router.web.store import Store
 
-MAX_INTERVAL = 10_000
+DEFAULT_MECHANISM = "vcg"
 
 
 @dataclass
 class BenchView:
     """What the page's live panel shows; ``version`` grows with every change."""
 
-    frame: int = 0
+    frame: int = 0  # the last frame that ran
     estopped: bool = False
     alarms: list[str] = field(default_factory=list)
     meters: dict[str, Any] = field(default_factory=dict)
@@ -47,6 +49,7 @@ class WebTerminal:
         journal: Journal,
         *,
         estop: Callable[[str], Awaitable[None]] | None = None,
+        next_frame: int = FIRST_FRAME,
     ) -> None:
         self.store = store
         self.scenario = scenario
@@ -54,34 +57,76 @@ class WebTerminal:
         self.journal = journal
         self._estop = estop
         self.bench = BenchView()
+        self.closing = False  # the server is shutting down: live streams end
+        # the next frame the book stage clears for: orders placed now start there
+        self.next_frame = next_frame
+        self.note = ""  # the book stage's last word when a clearing did not happen
+        self.book_version = 0  # grows with every order placed or cancelled
+        self._clear_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
         self._lock = threading.Lock()  # settings are read by the planning thread
-        self.mechanism = store.setting("mechanism", "vcg")
-        self.interval = int(store.setting("interval", "1"))
+        self.mechanism = store.setting("mechanism", DEFAULT_MECHANISM)
+        if self.mechanism not in mechanism_names():
+            self.mechanism = DEFAULT_MECHANISM  # stored by a ppr that knew more rules
+        override = store.rows("SELECT value FROM settings WHERE name = 'interval'")
+        self.interval_override = int(override[0]["value"]) if override else None
 
     # --- operator settings (journaled) ---------------------------------------------------
+    @property
+    def interval(self) -> int:
+        """Frames between clearings: the operator's override, else the scenario's."""
+        if self.interval_override is not None:
+            return self.interval_override
+        return self.scenario.market.interval_frames
+
     def settings(self) -> dict[str, Any]:
         with self._lock:
-            return {"mechanism": self.mechanism, "interval": self.interval}
+            return {
+                "mechanism": self.mechanism,
+                "interval": self.interval,
+                "scenario_interval": self.scenario.market.interval_frames,
+            }
 
     async def configure(
         self, by: str, mechanism: str | None, interval: str | None
     ) -> dict[str, Any]:
+        """Change the mechanism and the interval (``"scenario"`` returns to the
+        scenario's interval)."""
         names = mechanism_names()
         if mechanism is not None and mechanism not in names:
             raise OrderError("mechanism", f"unknown '{mechanism}' (choose {', '.join(names)})")
-        if interval is not None and not (interval.isdigit() and 1 <= int(interval) <= MAX_INTERVAL):
-            raise OrderError("interval", f"must be a whole number of frames, 1 to {MAX_INTERVAL}")
+        if interval is not None and interval != "scenario":
+            interval = str(interval).strip()
+            if not (interval.isdigit() and 1 <= int(interval) <= MAX_INTERVAL_FRAMES):
+                raise OrderError(
+                    "interval",
+                    f"must be a whole number of frames, 1 to {MAX_INTERVAL_FRAMES} (or 'scenario')",
+                )
         with self._lock, self.store.transaction() as conn:
             if mechanism is not None:
                 self.mechanism = mechanism
-                conn.execute("UPDATE settings SET value = ? WHERE name = 'mechanism'", (mechanism,))
-            if interval is not None:
-                self.interval = int(interval)
-                conn.execute("UPDATE settings SET value = ? WHERE name = 'interval'", (interval,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO settings VALUES ('mechanism', ?)", (mechanism,)
+                )
+            if interval == "scenario":
+                self.interval_override = None
+                conn.execute("DELETE FROM settings WHERE name = 'interval'")
+            elif interval is not None:
+                self.interval_override = int(interval)
+                conn.execute("INSERT OR REPLACE INTO settings VALUES ('interval', ?)", (interval,))
         out = self.settings()
         await self.audit(by, "settings", out)
         return out
+
+    def request_clearing(self) -> int:
+        """Clear at the next frame the stage prepares, whatever the interval; that frame."""
+        self._clear_requested = True
+        return self.next_frame
+
+    def take_clear_request(self) -> bool:
+        asked, self._clear_requested = self._clear_requested, False
+        return asked
 
     async def estop(self, by: str) -> None:
         await self.audit(by, "estop", {})
@@ -97,7 +142,22 @@ class WebTerminal:
         )
 
     # --- the live view -------------------------------------------------------------------
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop the live streams wait on (changes from other threads go through it)."""
+        self._loop = loop
+
     def touch(self) -> None:
+        """Something the page shows changed: wake the live streams (any thread)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not on a loop: the planning thread
+            if self._loop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens
+                    self._loop.call_soon_threadsafe(self._wake)
+            return
+        self._wake()
+
+    def _wake(self) -> None:
         self.bench.version += 1
         self._changed.set()
         self._changed = asyncio.Event()
@@ -105,3 +165,8 @@ class WebTerminal:
     async def changed(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def close(self) -> None:
+        """End the live streams (the server is stopping)."""
+        self.closing = True
+        self.touch()
