@@ -82,10 +82,12 @@ def login(c: TestClient, name: str, password: str = PASSWORD) -> Any:
 
 
 def offer(c: TestClient, **kw: Any) -> Any:
-    form = {"side": "offer", "terminal": "PV1", "quantity": 20, "price": 1.0} | kw
+    form = {"side": "offer", "terminal": "PV1", "quantity": 20, "price": 1.0}
+    form = form | {"valid_frames": 100} | kw
     return c.post("/api/orders", json=form)
 
 
 def bid(c: TestClient, **kw: Any) -> Any:
-    form = {"side": "bid", "terminal": "MEC1", "quantity": 10, "price": 3.0} | kw
+    form = {"side": "bid", "terminal": "MEC1", "quantity": 10, "price": 3.0}
+    form = form | {"valid_frames": 100} | kw
     return c.post("/api/orders", json=form)
