@@ -268,7 +268,9 @@ def test_the_last_admin_cannot_disable_or_demote_themselves(site: Site) -> None:
     assert accounts.get_user(site.store, me) == accounts.User(me, "root", "admin", "active")
     # with a second admin, either may step down
     site.user("ada", role="admin")
-    assert root.post(f"/api/admin/users/{me}", json={"action": "role", "role": "operator"}).is_success
+    assert root.post(
+        f"/api/admin/users/{me}", json={"action": "role", "role": "operator"}
+    ).is_success
     ada = site.uid("ada")
     assert accounts.get_user(site.store, ada).role == "admin"  # type: ignore[union-attr]
     with pytest.raises(accounts.AccountError, match="last active admin"):

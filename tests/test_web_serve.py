@@ -65,8 +65,8 @@ def test_ctrl_c_with_a_live_page_open_stops_the_bench_then_the_server(tmp_path: 
     serve = Serve(tmp_path, scenario_file(tmp_path / "b.toml", transfers=True))
     assert serve.create_admin("root").returncode == 0
     serve.start()
+    admin = serve.client()
     try:
-        admin = serve.client()
         assert admin.login("root").is_success
         # the live view: the first frame that ran, with bench-4's own traffic
         view = wait_for(
@@ -87,10 +87,10 @@ def test_ctrl_c_with_a_live_page_open_stops_the_bench_then_the_server(tmp_path: 
         ended = threading.Event()
 
         def page() -> None:
-            with httpx.Client(base_url=serve.url, cookies=admin.cookies, timeout=None) as c:
-                with c.stream("GET", "/api/events") as stream:
-                    for line in stream.iter_lines():
-                        events.append(line)
+            c = httpx.Client(base_url=serve.url, cookies=admin.cookies, timeout=None)
+            with c, c.stream("GET", "/api/events") as stream:
+                for line in stream.iter_lines():
+                    events.append(line)
             ended.set()
 
         reader = threading.Thread(target=page, daemon=True)
@@ -102,6 +102,7 @@ def test_ctrl_c_with_a_live_page_open_stops_the_bench_then_the_server(tmp_path: 
         reader.join(10)
     finally:
         serve.kill()
+        admin.close()
     out = serve.output()
     assert "e-stop (web terminal stopped: e-stop): every gate opened" in out
     assert "journal.sqlite: ok" in out
@@ -116,13 +117,22 @@ def test_killed_mid_interval_nothing_is_lost_or_cleared_twice(tmp_path: Path) ->
     serve = Serve(tmp_path, scenario_file(tmp_path / "b.toml", interval=1))
     assert serve.create_admin("root").returncode == 0
     serve.start()
+    admin = serve.client()
     try:
-        admin = serve.client()
         assert admin.login("root").is_success
         ann = enrol(serve, admin, "ann", "PV1")
         bob = enrol(serve, admin, "bob", "MEC1")
-        sell = ann.post_json("/api/orders", {"side": "offer", "terminal": "PV1", "quantity": 20,
-                                             "price": 1.0, "green": True, "valid_frames": 10000})
+        sell = ann.post_json(
+            "/api/orders",
+            {
+                "side": "offer",
+                "terminal": "PV1",
+                "quantity": 20,
+                "price": 1.0,
+                "green": True,
+                "valid_frames": 10000,
+            },
+        )
         buy = bob.post_json("/api/orders", {"side": "bid", "terminal": "MEC1", "quantity": 10,
                                             "price": 3.0, "valid_frames": 10000})  # fmt: skip
         assert sell.is_success and buy.is_success, (sell.text, buy.text)
@@ -133,12 +143,14 @@ def test_killed_mid_interval_nothing_is_lost_or_cleared_twice(tmp_path: Path) ->
         )
         serve.proc.kill()  # type: ignore[union-attr]  # SIGKILL: no clean-up at all
         serve.kill()
+        cookies = dict(bob.cookies)
     finally:
         serve.kill()
+        for c in (admin, ann, bob):
+            c.close()
     (c,) = serve.rows("SELECT * FROM clearings")
     assert c["status"] == "pending", "the kill came after the settlement: nothing tested"
     assert dict(c)["id"] == pending[0]["id"]
-    cookies = dict(bob.cookies)
 
     serve.start()  # the same db, journals and keys: a restart
     try:

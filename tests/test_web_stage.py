@@ -74,7 +74,7 @@ def test_the_interval_is_a_checked_field_of_the_scenario(tmp_path: Path) -> None
     assert str(err.value).endswith("market.interval_frames: must be >= 1 (got 0)")
     assert f"{path}:" in str(err.value)
     path.write_text(bundled_path().read_text() + '\n[market]\ninterval_frames = "2"\n')
-    with pytest.raises(ScenarioError, match="market.interval_frames"):
+    with pytest.raises(ScenarioError, match=r"market\.interval_frames"):
         load_scenario(path)
 
 
