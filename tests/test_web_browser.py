@@ -20,14 +20,9 @@ pytestmark = pytest.mark.timeout(240)
 def test_register_trade_and_see_it_delivered_in_the_browser(tmp_path: Path) -> None:
     serve = Serve(tmp_path, scenario_file(tmp_path / "b.toml", interval=2, transfers=True))
     assert serve.create_admin("root").returncode == 0
-    serve.start()
-    clients = []
-    try:
-        admin = serve.client()
-        clients.append(admin)
+    with serve.start(), serve.client() as admin:
         assert admin.login("root").is_success
         bob = enrol(serve, admin, "bob", "MEC1")
-        clients.append(bob)
         with chromium() as page:
             page.get(serve.url + "/")
             until(page, "the page's bench name", lambda d: text(d, "#bench-name") == "bench-4")
@@ -97,8 +92,5 @@ def test_register_trade_and_see_it_delivered_in_the_browser(tmp_path: Path) -> N
             # bob holds the certificate for the green joules delivered to him
             (cert,) = until(page, "bob's certificate", lambda d: table(d, "#my-certificates"))
             assert cert[3:6] == ["PV1", "MEC1", "held"]
+        bob.close()
         assert serve.stop() == 0
-    finally:
-        serve.kill()
-        for c in clients:
-            c.close()

@@ -64,9 +64,7 @@ def test_a_bad_listen_address_or_a_taken_port_is_one_line(tmp_path: Path) -> Non
 def test_ctrl_c_with_a_live_page_open_stops_the_bench_then_the_server(tmp_path: Path) -> None:
     serve = Serve(tmp_path, scenario_file(tmp_path / "b.toml", transfers=True))
     assert serve.create_admin("root").returncode == 0
-    serve.start()
-    admin = serve.client()
-    try:
+    with serve.start(), serve.client() as admin:
         assert admin.login("root").is_success
         # the live view: the first frame that ran, with bench-4's own traffic
         view = wait_for(
@@ -100,9 +98,6 @@ def test_ctrl_c_with_a_live_page_open_stops_the_bench_then_the_server(tmp_path: 
         assert code == 0, serve.output()
         assert ended.wait(30), "the live stream did not end with the server"
         reader.join(10)
-    finally:
-        serve.kill()
-        admin.close()
     out = serve.output()
     assert "e-stop (web terminal stopped: e-stop): every gate opened" in out
     assert "journal.sqlite: ok" in out
@@ -116,9 +111,7 @@ def test_ctrl_c_with_a_live_page_open_stops_the_bench_then_the_server(tmp_path: 
 def test_killed_mid_interval_nothing_is_lost_or_cleared_twice(tmp_path: Path) -> None:
     serve = Serve(tmp_path, scenario_file(tmp_path / "b.toml", interval=1))
     assert serve.create_admin("root").returncode == 0
-    serve.start()
-    admin = serve.client()
-    try:
+    with serve.start(), serve.client() as admin:
         assert admin.login("root").is_success
         ann = enrol(serve, admin, "ann", "PV1")
         bob = enrol(serve, admin, "bob", "MEC1")
@@ -144,16 +137,13 @@ def test_killed_mid_interval_nothing_is_lost_or_cleared_twice(tmp_path: Path) ->
         serve.proc.kill()  # type: ignore[union-attr]  # SIGKILL: no clean-up at all
         serve.kill()
         cookies = dict(bob.cookies)
-    finally:
-        serve.kill()
-        for c in (admin, ann, bob):
-            c.close()
+        ann.close()
+        bob.close()
     (c,) = serve.rows("SELECT * FROM clearings")
     assert c["status"] == "pending", "the kill came after the settlement: nothing tested"
     assert dict(c)["id"] == pending[0]["id"]
 
-    serve.start()  # the same db, journals and keys: a restart
-    try:
+    with serve.start():  # the same db, journals and keys: a restart
         done = wait_for(
             "the clearing settled after the restart",
             lambda: serve.rows("SELECT * FROM clearings WHERE status = 'settled'"),
@@ -181,7 +171,5 @@ def test_killed_mid_interval_nothing_is_lost_or_cleared_twice(tmp_path: Path) ->
             (c["settled_frame"], 10),
         ]
         assert serve.stop() == 0
-    finally:
-        serve.kill()
     assert verify_journal(tmp_path / "out" / "journal.sqlite").ok
     assert PASSWORD not in (tmp_path / "web.db").read_bytes().decode("latin-1")

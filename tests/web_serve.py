@@ -62,6 +62,7 @@ class Serve:
         )  # fmt: skip
 
     def start(self, timeout: float = 120) -> Serve:
+        """Run it; returns once it printed its address (it accepts connections then)."""
         self.lines = []
         self.proc = subprocess.Popen(
             self.args("--listen", "127.0.0.1:0", *self.extra),
@@ -83,6 +84,12 @@ class Serve:
             self.kill()
             raise AssertionError(f"ppr serve printed no address:\n{''.join(self.lines)}")
         return self
+
+    def __enter__(self) -> Serve:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
 
     def output(self) -> str:
         return "".join(self.lines)
@@ -126,6 +133,12 @@ class Client(httpx.Client):
     def __init__(self, url: str) -> None:
         super().__init__(base_url=url, timeout=30)
         self.headers["x-csrf-token"] = self.get("/api/session").json()["csrf"]
+
+    def __enter__(self) -> Client:  # open already (it fetched its token)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def post_json(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return self.post(path, json=body)

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 WEB_JOURNAL = "web-journal.sqlite"
 GRACE_S = 3  # requests in flight get this long to finish once the server stops
-BENCH_STOP_S = 10.0  # the bench's run gets this long to end after its e-stop
+BENCH_STOP_S = 10.0
+LISTEN_BACKLOG = 2048  # uvicorn's default  # the bench's run gets this long to end after its e-stop
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -160,6 +161,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)  # from now on a client waits instead of being refused
     except OSError as exc:
         sock.close()
         raise UsageError(
