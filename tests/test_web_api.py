@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -142,7 +143,7 @@ def test_anonymous_visitors_see_the_login_only(site: Site) -> None:
     assert offer(ann).status_code == 200
     anon = site.client()
     for path in ("/api/book", "/api/orders", "/api/clearings", "/api/bench", "/api/events",
-                 "/api/trades", "/api/deliveries", "/api/certificates"):  # fmt: skip
+                 "/api/trades", "/api/deliveries", "/api/certificates", "/api/view"):  # fmt: skip
         r = anon.get(path)
         assert r.status_code == 401 and r.json()["error"] == "log in first", path
     assert anon.get("/api/session").json()["user"] is None
@@ -151,7 +152,7 @@ def test_anonymous_visitors_see_the_login_only(site: Site) -> None:
 def test_orders_are_checked_like_the_scenario_file(site: Site) -> None:
     site.admin()
     ann = site.user("ann", terminals=("PV1", "MEC1"))
-    cases = [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"price": -1}, "price", "must be a finite number >= 0 (got -1)"),
         ({"price": 2e6}, "price", "must be <= 1000000.0 (got 2000000.0)"),
         ({"terminal": "PV2"}, "terminal", "'PV2' is not one of your terminals (MEC1, PV1)"),
@@ -203,7 +204,7 @@ def test_a_participant_never_reads_anothers_orders(site: Site) -> None:
     assert site.store.rows("SELECT status FROM orders")[0]["status"] == "open"
     # nothing else bob can GET carries ann's name or her order id
     for path in ("/api/session", "/api/book", "/api/orders", "/api/clearings", "/api/bench",
-                 "/api/trades", "/api/deliveries", "/api/certificates"):  # fmt: skip
+                 "/api/trades", "/api/deliveries", "/api/certificates", "/api/view"):  # fmt: skip
         body = bob.get(path).text
         assert "ann" not in body and f'"id": {mine["id"]}' not in body.replace(":", ": ")
 

@@ -43,6 +43,9 @@ from router.web.terminal import WebTerminal
 
 STATIC = Path(__file__).parent / "static"
 KEEP_ALIVE_S = 5.0  # a comment line on the live stream this often (proxies drop idle ones)
+# at most one event a second per stream: a hundred pages, each refreshing its view on
+# every order anyone places, would otherwise cost the server more than the bench does
+MIN_EVENT_S = 1.0
 Handler = Callable[[Request, WebTerminal], Awaitable[Any]]
 
 
@@ -86,6 +89,7 @@ def create_app(terminal: WebTerminal, *, secure_cookies: bool = True) -> Starlet
             methods=["POST"],
         ),
         Route("/api/clearings", api(clearings)),
+        Route("/api/view", api(view)),
         Route("/api/bench", api(bench)),
         Route("/api/events", api(events)),
         Route("/api/operator/settings", api(configure, post=True), methods=["POST"]),
@@ -224,6 +228,22 @@ async def clearings(request: Request, t: WebTerminal) -> dict[str, Any]:
     }
 
 
+async def view(request: Request, t: WebTerminal) -> dict[str, Any]:
+    """Everything the page shows its user, in one answer (it asks after every event)."""
+    user = current_user(request, t.store)
+    out: dict[str, Any] = {
+        "book": await book(request, t),
+        "clearings": await clearings(request, t),
+    }
+    if user.role != "operator":
+        out["orders"] = await my_orders(request, t)
+        out["trades"] = trades_of(t.store, user.id)
+        out["certificates"] = certificates.of_user(t.store, user.id)
+    if user.role == "admin":
+        out["users"] = await users(request, t)
+    return out
+
+
 # --- the live bench ------------------------------------------------------------------------
 async def bench(request: Request, t: WebTerminal) -> dict[str, Any]:
     current_user(request, t.store)
@@ -241,6 +261,9 @@ async def events(request: Request, t: WebTerminal) -> StreamingResponse:
             if t.bench.version != seen:
                 seen = t.bench.version
                 yield f"data: {json.dumps(t.bench.to_json())}\n\n"
+                await asyncio.sleep(MIN_EVENT_S)  # changes meanwhile go in the next event
+                if t.bench.version != seen:
+                    continue
             else:
                 yield ": keep-alive\n\n"
             await t.changed(timeout=KEEP_ALIVE_S)

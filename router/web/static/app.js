@@ -85,29 +85,25 @@ async function refreshSession() {
 
 async function refreshData() {
   if (!me) return;
-  const book = await call("/api/book");
-  $("#book-frame").textContent = `for frame ${book.frame}`;
-  rows("#book-offers", book.offers, (o) => [o.terminal, o.packets, o.price, o.green ? "yes" : ""]);
-  rows("#book-bids", book.bids, (o) => [o.terminal, o.packets, o.price, o.green_premium, o.green_only ? "yes" : ""]);
-  const cl = await call("/api/clearings");
+  const v = await call("/api/view");
+  $("#book-frame").textContent = `for frame ${v.book.frame}`;
+  rows("#book-offers", v.book.offers, (o) => [o.terminal, o.packets, o.price, o.green ? "yes" : ""]);
+  rows("#book-bids", v.book.bids, (o) => [o.terminal, o.packets, o.price, o.green_premium, o.green_only ? "yes" : ""]);
+  const cl = v.clearings;
   $("#schedule").textContent = `${cl.mechanism}, every ${cl.interval} frame(s); next frame ${cl.next_frame}` + (cl.note ? `; ${cl.note}` : "");
   rows("#clearings", cl.clearings, (c) => [c.frame, c.mechanism, num(c.welfare), c.volume, num(c.budget), num(c.vcg_gap),
     c.status === "settled" ? `delivered in frame ${c.settled_frame}` : (c.exec_frame ? `running in frame ${c.exec_frame}` : c.status)]);
-  if (me.role !== "operator") {
-    const mine = await call("/api/orders");
-    rows("#my-orders", mine, (o) => [o.id, o.side, o.terminal, o.packets, o.price, o.valid_until_frame, o.status,
+  if (v.orders) {
+    rows("#my-orders", v.orders, (o) => [o.id, o.side, o.terminal, o.packets, o.price, o.valid_until_frame, o.status,
       o.remaining, o.traded, num(o.delivered_packets, 1), num(o.delivered_j, 1), num(o.paid), num(o.compensation),
       o.status === "open" || o.status === "partial" ? button("cancel", () => act(`/api/orders/${o.id}/cancel`, $("#order-form"))) : ""]);
-    const trades = await call("/api/trades");
-    rows("#my-trades", trades, (t) => [t.cleared_frame, t.order_id, t.side, t.counterpart, t.packets, t.green ? "yes" : "",
+    rows("#my-trades", v.trades, (t) => [t.cleared_frame, t.order_id, t.side, t.counterpart, t.packets, t.green ? "yes" : "",
       t.status === "settled" ? `delivered (frame ${t.settled_frame})` : t.status, num(t.delivered_packets, 1), num(t.delivered_j, 1)]);
-    const certs = await call("/api/certificates");
-    rows("#my-certificates", certs, (c) => [c.id, c.frame, num(c.joules, 1), c.origin || "", c.terminal || "",
+    rows("#my-certificates", v.certificates, (c) => [c.id, c.frame, num(c.joules, 1), c.origin || "", c.terminal || "",
       c.retired ? "retired" : "held", c.retired ? "" : button("claim", () => act(`/api/certificates/${c.id}/retire`, $("#trade")))]);
   }
-  if (me.role === "admin") {
-    const users = await call("/api/admin/users");
-    rows("#users", users, (u) => {
+  if (v.users) {
+    rows("#users", v.users, (u) => {
       const box = document.createElement("span");
       if (u.status !== "active") box.append(button("approve", () => admin(u.id, { action: "approve" })));
       else box.append(button("disable", () => admin(u.id, { action: "disable" })));
