@@ -29,3 +29,19 @@ def test_dayahead_benchmark_quick():
     )
     assert result.returncode == 0, result.stderr
     assert "| 10 x 12 | pool |" in result.stdout and "| 10 x 12 | bilateral |" in result.stdout
+
+
+def test_web_benchmark_quick(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "web.py"), "--quick", "--shots", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "| bench alone | 0 |" in result.stdout and "| 6 participants trading | 6 |" in result.stdout
+    )
+    shots = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert shots == ["web-admin.png", "web-login.png", "web-participant.png"]
+    assert all((tmp_path / s).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots)

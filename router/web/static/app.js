@@ -66,7 +66,8 @@ async function refreshSession() {
   $("#logout").hidden = !me;
   $("#auth").hidden = !!me;
   $("#no-admin").hidden = s.has_admin;
-  $("#trade").hidden = !me || me.role === "operator";
+  // an admin trades only on terminals of its own; an operator never does
+  $("#trade").hidden = !me || me.role === "operator" || (me.role === "admin" && !s.terminals.length);
   $("#operator").hidden = !me || me.role === "participant";
   $("#admin").hidden = !me || me.role !== "admin";
   $("#book-panel").hidden = !me;
