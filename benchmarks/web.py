@@ -275,6 +275,7 @@ def main() -> int:
         "--shots", type=Path, default=Path(__file__).parent / "out",
         help="where the screenshots go (benchmarks/out; *.png is not committed)",
     )  # fmt: skip
+    parser.add_argument("--keep", type=Path, help=argparse.SUPPRESS)  # copy the run here
     args = parser.parse_args()
     n, seconds = (6, 6.0) if args.quick else (args.participants, args.seconds)
     data = scenario(n)
@@ -291,6 +292,10 @@ def main() -> int:
         if code != 0:
             print(serve.output(), file=sys.stderr)
             return 1
+        if args.keep:
+            import shutil
+
+            shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
         journal = tmp / "out" / "journal.sqlite"
         quiet_line, quiet = row("bench alone", 0, idle, frames_in(journal, idle))
         busy_line, loaded = row(f"{n} participants trading", n, busy, frames_in(journal, busy))

@@ -98,6 +98,8 @@ def test_the_book_clears_on_the_interval_or_when_the_operator_asks(site: Site) -
         "offers": [{"side": "offer", "terminal": "PV1", "packets": 10, "price": 1.0,
                     "green": False}],
         "bids": [],
+        "offer_totals": {"orders": 1, "packets": 10},
+        "bid_totals": {"orders": 0, "packets": 0},
         "frame": 9,
     }  # fmt: skip
     # a new bid; frame 9 is off the interval, but the operator asks: it clears at once

@@ -1,25 +1,25 @@
-"""``ppr serve``: the controller on the bench and the web trading terminal, in one asyncio
-process (uvicorn). The book clears every market interval; its trades run as the frame's
+"""``ppr serve``: the controller on the bench and the web trading terminal (uvicorn) in
+one process. The book clears every market interval; its trades run as the frame's
 transfers and their deliveries and settlement come back to the page (docs/web.md).
 
-Ctrl-C (or SIGTERM) stops in this order: the bench first (every gate opens, the run's
-journal closes), then the live streams of open pages, then the server, which waits at
-most ``GRACE_S`` for requests in flight. A second Ctrl-C cuts that wait short.
+The web server runs in a thread of its own (``router.web.server``), so that a busy page
+never delays the bench's heartbeats and arming. Ctrl-C (or SIGTERM) stops in this order:
+the bench first (every gate opens, the run's journal closes), then the live streams of
+open pages, then the server, which waits a few seconds at most for requests in flight.
+A second Ctrl-C cuts that wait short.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import getpass
 import ipaddress
 import signal
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench import Topology, bundled_path, load_with_topology
 from router.cli import UsageError
@@ -31,9 +31,8 @@ if TYPE_CHECKING:
     from router.web.store import Store
 
 WEB_JOURNAL = "web-journal.sqlite"
-GRACE_S = 3  # requests in flight get this long to finish once the server stops
-BENCH_STOP_S = 10.0
-LISTEN_BACKLOG = 2048  # uvicorn's default  # the bench's run gets this long to end after its e-stop
+BENCH_STOP_S = 10.0  # the bench's run gets this long to end after its e-stop
+LISTEN_BACKLOG = 2048  # uvicorn's default
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -190,18 +189,18 @@ def journal_next_frame(path: Path) -> int:
 async def _main(
     config: SessionConfig, topology: Topology, store: Store, sock: socket.socket, *, secure: bool
 ) -> int:
-    import uvicorn
-
     from router.web.accounts import has_admin
     from router.web.app import create_app
     from router.web.live import gantt_rows, meters
+    from router.web.server import WebServer
     from router.web.stage import BookStage
     from router.web.terminal import WebTerminal
 
     session = Session(config)
+    loop = asyncio.get_running_loop()
 
-    async def estop(reason: str) -> None:  # every gate opens and the run ends; the page stays
-        session.stop(reason)
+    async def estop(reason: str) -> None:  # from the web thread: the bench's loop stops it
+        loop.call_soon_threadsafe(session.stop, reason)
 
     try:
         key = session.keys().signing_key()
@@ -216,39 +215,31 @@ async def _main(
         store, config.scenario, topology, journal, estop=estop,
         next_frame=journal_next_frame(config.out_dir / JOURNAL),
     )  # fmt: skip
-    terminal.bind_loop(asyncio.get_running_loop())
     session.config.stage = BookStage(terminal, journal_path=config.out_dir / JOURNAL)
 
     def on_frame(outcome: FrameOutcome, alarms: int) -> None:
-        view = terminal.bench
-        view.frame = outcome.frame
-        view.meters = meters(outcome)
-        view.alarms = session.alarms[-10:]
-        view.estopped = session.estopped
+        gantt = terminal.bench.gantt
         if session.controller is not None and session.controller.last_prepared is not None:
-            view.gantt = [gantt_rows(session.last_plan(), config.scenario.frame.slots)]
-        terminal.touch()
+            gantt = [gantt_rows(session.last_plan(), config.scenario.frame.slots)]
+        terminal.show(
+            frame=outcome.frame, meters=meters(outcome), alarms=session.alarms[-10:],
+            estopped=session.estopped, gantt=gantt,
+        )  # fmt: skip
 
     def on_alarm(text: str) -> None:
         print(f"  alarm: {text}", file=sys.stderr, flush=True)
-        terminal.bench.alarms = session.alarms[-10:]
-        terminal.bench.estopped = session.estopped
-        terminal.touch()
+        terminal.show(alarms=session.alarms[-10:], estopped=session.estopped)
 
     session.on_frame = on_frame
     session.on_alarm = on_alarm
-    app = create_app(terminal, secure_cookies=secure)
-    server = _server_class()(
-        uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S)
-    )
+    web = WebServer(create_app(terminal, secure_cookies=secure), sock, terminal)
     stopping = asyncio.Event()
 
     def on_signal() -> None:
         if stopping.is_set():
-            server.force_exit = True  # a second Ctrl-C: do not wait for requests
+            web.cut_short()  # a second Ctrl-C: do not wait for requests
         stopping.set()
 
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     host, port = sock.getsockname()[:2]
@@ -265,16 +256,17 @@ async def _main(
             "  no admin yet: create one with ppr serve --db FILE --create-admin NAME",
             flush=True,
         )
+    served: asyncio.Future[None] = loop.create_future()
+    web.start(served)
     bench = asyncio.create_task(session.run(), name="bench")
-    serving = asyncio.create_task(server.serve(sockets=[sock]), name="web server")
     signalled = asyncio.create_task(stopping.wait(), name="stop signal")
+    ends: list[asyncio.Future[Any]] = [bench, served, signalled]
     try:
-        await asyncio.wait([bench, serving, signalled], return_when=asyncio.FIRST_COMPLETED)
-        if bench.done() and not bench.exception() and not serving.done():
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+        if bench.done() and not bench.exception() and not served.done():
             # e-stopped from the page (or --frames ran out): the page stays, read only
-            terminal.bench.estopped = session.estopped
-            terminal.touch()
-            await asyncio.wait([serving, signalled], return_when=asyncio.FIRST_COMPLETED)
+            terminal.show(estopped=session.estopped)
+            await asyncio.wait(ends[1:], return_when=asyncio.FIRST_COMPLETED)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -284,9 +276,7 @@ async def _main(
             session.stop("web terminal stopped: e-stop")
             await asyncio.wait([bench], timeout=BENCH_STOP_S)
         # 2. the pages' live streams end, 3. the server stops (its wait is bounded)
-        terminal.close()
-        server.should_exit = True
-        await asyncio.gather(serving, return_exceptions=True)
+        await web.stop()
         if not bench.done():
             print("  the bench did not stop in time; its gates were opened", file=sys.stderr)
             bench.cancel()
@@ -295,22 +285,8 @@ async def _main(
         store.close()
     if bench.cancelled():
         return 1
-    if serving.exception() is not None:
-        raise serving.exception()  # type: ignore[misc]
+    if web.error is not None:
+        raise web.error
     result = bench.result()  # a bench that failed raises its error here
     print(f"  journal   {result.verified.one_line()}")
     return 0
-
-
-def _server_class() -> type:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn re-raises the signals it caught when it ends; here Ctrl-C is ours (it
-        stops the bench first), so uvicorn does not touch the signals."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return Server

@@ -11,7 +11,6 @@ theirs and the operator's business, not the network's (docs/web.md).
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -260,7 +259,7 @@ async def events(request: Request, t: WebTerminal) -> StreamingResponse:
         while not t.closing and not await request.is_disconnected():
             if t.bench.version != seen:
                 seen = t.bench.version
-                yield f"data: {json.dumps(t.bench.to_json())}\n\n"
+                yield f"data: {t.bench.text()}\n\n"
                 await asyncio.sleep(MIN_EVENT_S)  # changes meanwhile go in the next event
                 if t.bench.version != seen:
                     continue

@@ -89,7 +89,8 @@ MIGRATIONS: tuple[str, ...] = (
         WHEN 'partial' THEN MAX(0, packets - COALESCE(
             (SELECT SUM(allocated) FROM deliveries d WHERE d.order_id = orders.id), 0))
         ELSE 0 END;
-    CREATE INDEX orders_book ON orders (status, valid_until_frame);
+    CREATE INDEX orders_book ON orders (side, status, price);
+    CREATE INDEX orders_user ON orders (user_id, id);
     ALTER TABLE clearings ADD COLUMN status TEXT NOT NULL DEFAULT 'settled'
         CHECK (status IN ('pending', 'settled', 'void'));
     ALTER TABLE clearings ADD COLUMN exec_frame INTEGER;

@@ -22,6 +22,8 @@ Side = Literal["offer", "bid"]
 LIVE = ("open", "partial")  # statuses whose remainder is in the book
 Unit = Literal["packets", "kwh"]
 MAX_VALID_FRAMES = 1_000_000
+BOOK_DEPTH = 25  # orders shown per side of the book (the best), besides the totals
+OWN_ORDERS = 50  # a user's orders shown, the newest
 J_PER_KWH = 3.6e6
 # the form fields a scenario field is shown next to
 _FIELD = {"packets": "quantity", "price": "price", "terminal": "terminal"}
@@ -197,8 +199,11 @@ def get(store: Store, order_id: int) -> Order:
     return _order(store.rows("SELECT * FROM orders WHERE id = ?", (order_id,))[0])
 
 
-def of_user(store: Store, user_id: int) -> list[Order]:
-    rows = store.rows("SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC", (user_id,))
+def of_user(store: Store, user_id: int, n: int = OWN_ORDERS) -> list[Order]:
+    """The user's ``n`` newest orders."""
+    rows = store.rows(
+        "SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, n)
+    )
     return [_order(r) for r in rows]
 
 
@@ -212,12 +217,26 @@ def open_orders(store: Store, frame: int) -> list[Order]:
     return [_order(r) for r in rows]
 
 
-def book(store: Store, frame: int) -> dict[str, list[dict[str, Any]]]:
-    """The book: open remainders, offers cheapest first, bids dearest first."""
-    live = open_orders(store, frame)
-    offers = sorted((o for o in live if o.side == "offer"), key=lambda o: (o.price, o.id))
-    bids = sorted((o for o in live if o.side == "bid"), key=lambda o: (-o.price, o.id))
-    return {"offers": [o.public() for o in offers], "bids": [o.public() for o in bids]}
+def book(store: Store, frame: int, depth: int = BOOK_DEPTH) -> dict[str, Any]:
+    """The book at ``frame``: the ``depth`` best open remainders of each side (offers
+    cheapest first, bids dearest first, older first at a price) and each side's totals."""
+    out: dict[str, Any] = {}
+    for side, order in (("offer", "price ASC"), ("bid", "price DESC")):
+        where = (
+            "side = ? AND status IN ('open', 'partial') AND remaining > 0 "
+            "AND valid_until_frame >= ?"
+        )
+        rows = store.rows(
+            f"SELECT * FROM orders WHERE {where} ORDER BY {order}, id LIMIT ?", (side, frame, depth)
+        )
+        (total,) = store.rows(
+            f"SELECT COUNT(*) AS n, COALESCE(SUM(remaining), 0) AS packets FROM orders "
+            f"WHERE {where}",
+            (side, frame),
+        )
+        out[f"{side}s"] = [_order(r).public() for r in rows]
+        out[f"{side}_totals"] = {"orders": total["n"], "packets": total["packets"]}
+    return out
 
 
 def cancel(store: Store, user_id: int, order_id: int) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,7 +39,14 @@ class BenchView:
     version: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def text(self) -> str:
+        """As JSON text, made once per version (every open page's stream sends it)."""
+        cached = self.__dict__.get("_text")
+        if cached is None or cached[0] != self.version:
+            cached = self.__dict__["_text"] = (self.version, json.dumps(self.to_json()))
+        return str(cached[1])
 
 
 class WebTerminal:
@@ -143,19 +152,27 @@ class WebTerminal:
 
     # --- the live view -------------------------------------------------------------------
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The loop the live streams wait on (changes from other threads go through it)."""
+        """The loop the live streams wait on (the web server's); changes made in other
+        threads (the controller's loop, the planning thread) wake them through it."""
         self._loop = loop
+
+    def show(self, **changes: Any) -> None:
+        """Replace fields of the bench view (from the controller's thread) and wake the
+        streams: a new view object, so a stream never reads one half-changed."""
+        self.bench = dataclasses.replace(self.bench, **changes)
+        self.touch()
 
     def touch(self) -> None:
         """Something the page shows changed: wake the live streams (any thread)."""
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # not on a loop: the planning thread
-            if self._loop is not None:
-                with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens
-                    self._loop.call_soon_threadsafe(self._wake)
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._loop is None or running is self._loop:
+            self._wake()
             return
-        self._wake()
+        with contextlib.suppress(RuntimeError):  # the web loop closed: nobody listens
+            self._loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
         self.bench.version += 1

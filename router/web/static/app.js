@@ -87,7 +87,8 @@ async function refreshSession() {
 async function refreshData() {
   if (!me) return;
   const v = await call("/api/view");
-  $("#book-frame").textContent = `for frame ${v.book.frame}`;
+  const ot = v.book.offer_totals, bt = v.book.bid_totals;
+  $("#book-frame").textContent = `for frame ${v.book.frame}: ${ot.orders} offers (${ot.packets} packets), ${bt.orders} bids (${bt.packets} packets); the best shown`;
   rows("#book-offers", v.book.offers, (o) => [o.terminal, o.packets, o.price, o.green ? "yes" : ""]);
   rows("#book-bids", v.book.bids, (o) => [o.terminal, o.packets, o.price, o.green_premium, o.green_only ? "yes" : ""]);
   const cl = v.clearings;
