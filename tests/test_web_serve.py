@@ -173,3 +173,30 @@ def test_killed_mid_interval_nothing_is_lost_or_cleared_twice(tmp_path: Path) ->
         assert serve.stop() == 0
     assert verify_journal(tmp_path / "out" / "journal.sqlite").ok
     assert PASSWORD not in (tmp_path / "web.db").read_bytes().decode("latin-1")
+
+
+def test_an_estop_from_the_page_stops_the_bench_and_the_page_stays(tmp_path: Path) -> None:
+    serve = Serve(tmp_path, scenario_file(tmp_path / "b.toml"))
+    assert serve.create_admin("root").returncode == 0
+    with serve.start(), serve.client() as admin:
+        assert admin.login("root").is_success
+        ann = enrol(serve, admin, "ann", "PV1")
+        wait_for("a frame", lambda: admin.get("/api/bench").json()["frame"])
+        assert admin.post("/api/operator/estop", json={}).json() == {"estopped": True}
+        # the bench's run ends with its gates open (its journal's last records) ...
+        journal = tmp_path / "out" / "journal.sqlite"
+        wait_for("the run's stop record", lambda: [r for r in read_records(journal)
+                                                   if r.kind == "stop"])  # fmt: skip
+        kinds = [r.kind for r in read_records(journal)]
+        assert "estop" in kinds and kinds[-1] == "stop"
+        # ... the page stays, read only
+        assert admin.get("/api/bench").json()["estopped"] is True
+        order = {"side": "offer", "terminal": "PV1", "quantity": 1, "price": 1}
+        r = ann.post_json("/api/orders", order)
+        assert r.status_code == 409 and "e-stopped" in r.json()["error"]
+        ann.close()
+        assert serve.stop() == 0
+    actions = [(r.payload["by"], r.payload["action"])
+               for r in read_records(tmp_path / "out" / "web-journal.sqlite")
+               if r.kind == "command"]  # fmt: skip
+    assert actions[-1] == ("root", "estop")

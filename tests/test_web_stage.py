@@ -24,6 +24,7 @@ from bench.errors import ScenarioError
 from bench.loader import load_scenario
 from router.controller.session import Session
 from router.journal import Journal, read_records
+from router.settlement import FrameSettlement
 from router.web import clearing as clearings
 from router.web.stage import BookStage
 from tests.controller_support import config
@@ -84,8 +85,13 @@ def test_the_book_clears_on_the_interval_or_when_the_operator_asks(site: Site) -
     assert bid(t["bob"], quantity=10, price=3.0).is_success
     stage = BookStage(site.terminal)
     base, topo = site.scenario, site.topology
-    assert stage.prepare(0, 7, base, topo).market is None  # 7 is not a multiple of 2
-    out = stage.prepare(1, 8, base, topo)
+    assert stage.prepare(0, 6, base, topo).market is None  # 7 is not a clearing frame
+    stage.wait_idle()
+    assert clearings.last_clearings(site.store) == []
+    # planning frame 7, the stage clears for frame 8 (a multiple of 2) in its thread
+    assert stage.prepare(1, 7, base, topo).market is None
+    stage.wait_idle()
+    out = stage.prepare(2, 8, base, topo)
     assert out.market is not None and out.record["cleared_frame"] == 8
     assert out.market.traded == 10
     # the clearing is stored, pending, given to frame 8; the orders' remainders left the book
@@ -102,15 +108,25 @@ def test_the_book_clears_on_the_interval_or_when_the_operator_asks(site: Site) -
         "bid_totals": {"orders": 0, "packets": 0},
         "frame": 9,
     }  # fmt: skip
-    # a new bid; frame 9 is off the interval, but the operator asks: it clears at once
+    # frame 8 ran and its settlement came back (nothing metered: this bench is not real)
+    assert stage.settled(out, FrameSettlement(8, (), (), ())) == {
+        "clearing": c.id, "orders": 0, "green_j_certified": 0, "certificates": 0,
+    }  # fmt: skip
+    assert clearings.get(site.store, c.id).status == "settled"
+    # a new bid; frame 10 would clear anyway: the operator asks at frame 9 for frame 10 ...
     assert bid(t["dan"], terminal="MEC2", quantity=4, price=2.0).is_success
     op = site.user("olga", role="operator")
     asked = op.post("/api/operator/clear", json={}).json()
     assert asked == {"requested": True, "frame": 9, "mechanism": "vcg"}
-    out = stage.prepare(2, 9, base, topo)
+    site.terminal.interval_override = 7  # ... so make 10 an ordinary frame
+    assert stage.prepare(3, 9, base, topo).market is None
+    stage.wait_idle()
+    out = stage.prepare(4, 10, base, topo)
     assert out.market is not None and out.market.traded == 4
+    assert out.record["cleared_frame"] == 10
     assert [r.payload["action"] for r in read_records(site.journal.path)
             if r.kind == "command"] == ["clear"]  # fmt: skip
+    stage.close()
 
 
 def test_a_clearing_whose_frame_never_ran_runs_again(site: Site) -> None:
@@ -119,14 +135,17 @@ def test_a_clearing_whose_frame_never_ran_runs_again(site: Site) -> None:
     assert bid(t["bob"], quantity=10, price=3.0).is_success
     stage = BookStage(site.terminal)
     base, topo = site.scenario, site.topology
-    first = stage.prepare(0, 10, base, topo)
+    stage.prepare(0, 9, base, topo)
+    stage.wait_idle()
+    first = stage.prepare(1, 10, base, topo)
     assert first.market is not None
     # frame 10 was skipped (a commit failed): no settlement ever comes for it
-    assert stage.prepare(1, 11, base, topo).market is None  # 10 may still be running
-    again = stage.prepare(2, 12, base, topo)  # 10 has ended: its trades run in 12
+    assert stage.prepare(2, 11, base, topo).market is None  # 10 may still be running
+    again = stage.prepare(3, 12, base, topo)  # 10 has ended: its trades run in 12
     assert again.market == first.market and again.record["clearing"] == first.record["clearing"]
     (c,) = clearings.last_clearings(site.store)
     assert (c.frame, c.exec_frame, c.status) == (10, 12, "pending")  # cleared once
+    stage.close()
 
 
 def test_a_restart_settles_a_frame_that_ran_from_the_journal_and_reruns_one_that_did_not(
@@ -138,7 +157,9 @@ def test_a_restart_settles_a_frame_that_ran_from_the_journal_and_reruns_one_that
     assert offer(t["cat"], terminal="PV2", quantity=5, price=0.5).is_success
     assert bid(t["dan"], terminal="MEC2", quantity=5, price=2.5).is_success
     before = BookStage(site.terminal)
-    one = before.prepare(0, 20, site.scenario, site.topology)
+    before.prepare(0, 19, site.scenario, site.topology)
+    before.wait_idle()
+    one = before.prepare(1, 20, site.scenario, site.topology)
     assert one.market is not None
     cid = int(one.record["clearing"])
     pairs = {(s.seller, s.buyer): s.packets for s in one.market.trades}
@@ -183,27 +204,35 @@ def test_a_restart_settles_a_frame_that_ran_from_the_journal_and_reruns_one_that
     # another clearing, given to frame 41, which never ran: the next run runs it again
     assert bid(t["bob"], quantity=3, price=3.0).is_success
     site.terminal.request_clearing()
-    two = after.prepare(1, 41, site.scenario, site.topology)
+    after.prepare(1, 41, site.scenario, site.topology)
+    after.wait_idle()
+    two = after.prepare(2, 42, site.scenario, site.topology)
     assert two.market is not None
     restarted = BookStage(site.terminal, journal_path=journal_path)
     rerun = restarted.prepare(0, 60, site.scenario, site.topology)
     assert rerun.market == two.market
     assert clearings.get(site.store, int(two.record["clearing"])).exec_frame == 60
+    for s in (before, after, restarted):
+        s.close()
 
 
 def test_a_clearing_the_bench_can_no_longer_run_goes_back_to_the_book(site: Site) -> None:
     t = traders(site)
     assert offer(t["ann"], quantity=20, price=1.0).is_success
     assert bid(t["bob"], quantity=10, price=3.0).is_success
-    BookStage(site.terminal).prepare(0, 2, site.scenario, site.topology)
+    before = BookStage(site.terminal)
+    before.prepare(0, 1, site.scenario, site.topology)
+    before.wait_idle()
+    assert before.prepare(1, 2, site.scenario, site.topology).market is not None
+    before.close()
     # restarted on a bench whose PV1 is now a 24 V terminal: 48 V packets cannot leave it
     data = site.scenario.model_dump(mode="python")
     next(x for x in data["terminals"] if x["id"] == "PV1")["voltage_v"] = 24.0
     changed = parse_dict(data)[0]
     site.terminal.scenario = changed
     restarted = BookStage(site.terminal)
-    site.terminal.request_clearing()
     out = restarted.prepare(0, 9, changed, site.topology)
+    restarted.close()
     assert out.market is None
     (void,) = site.store.rows("SELECT status, note FROM clearings")
     assert void["status"] == "void" and "cannot run on this bench" in void["note"]
@@ -225,8 +254,13 @@ def test_trades_are_delivered_on_the_twin_and_certified_as_delivered(tmp_path: P
         assert bid(t["dan"], terminal="MEC2", quantity=5, price=3.0, valid_frames=50).is_success
         site.terminal.next_frame = 0  # the run's frames start at 1: the orders are valid
         stage = BookStage(site.terminal, journal_path=tmp_path / "out" / "journal.sqlite")
-        cfg = config(tmp_path, scenario, frames=3, stage=stage, faults=("stuck-open=R1:0",))
-        result = asyncio.run(Session(cfg).run())
+        # frame 1 clears for frame 2 in the stage's thread; 2 runs the trades, 3 and 4 are
+        # margin for a slow machine (the clearing may miss frame 2's planning)
+        cfg = config(tmp_path, scenario, frames=4, stage=stage, faults=("stuck-open=R1:0",))
+        try:
+            result = asyncio.run(Session(cfg).run())
+        finally:
+            stage.close()
         assert result.verified.ok
         (c,) = clearings.last_clearings(site.store)
         assert c.status == "settled" and c.volume == 11

@@ -215,7 +215,8 @@ async def _main(
         store, config.scenario, topology, journal, estop=estop,
         next_frame=journal_next_frame(config.out_dir / JOURNAL),
     )  # fmt: skip
-    session.config.stage = BookStage(terminal, journal_path=config.out_dir / JOURNAL)
+    stage = BookStage(terminal, journal_path=config.out_dir / JOURNAL)
+    session.config.stage = stage
 
     def on_frame(outcome: FrameOutcome, alarms: int) -> None:
         gantt = terminal.bench.gantt
@@ -281,6 +282,7 @@ async def _main(
             print("  the bench did not stop in time; its gates were opened", file=sys.stderr)
             bench.cancel()
             await asyncio.gather(bench, return_exceptions=True)
+        stage.close()
         journal.close()
         store.close()
     if bench.cancelled():

@@ -1,6 +1,13 @@
 """The web book as a frame stage: every market interval (or when the operator asks) the
-book is cleared by the operator's mechanism and the clearing's trades become the frame's
+book is cleared by the operator's mechanism and the clearing's trades become a frame's
 transfers; after the frame, its settlement goes back to the orders (``settle``).
+
+The clearing itself runs in a thread of its own, a frame ahead: VCG on a book of a few
+hundred orders takes a second (one re-solve per trading order), which in the planning
+thread would make the next frame start late. ``prepare`` of frame f starts the clearing
+for frame f + 1 when f + 1 is a clearing frame (its number a multiple of the interval,
+or the operator asked); ``prepare`` of the next frame gives the stored clearing its
+trades, or the frame after if the clearing is not done yet.
 
 A clearing is stored as pending before its frame is planned, and settled only from its
 frame's meters. A clearing whose frame did not run (skipped on commit, the run stopped,
@@ -19,6 +26,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +56,10 @@ class BookStage:
     _in_flight: dict[int, int] = field(default_factory=dict)  # clearing id -> frame index
     _recovered: bool = False
     _quiet_book: int | None = None  # book version that last cleared to no trade
+    _clearing: Future[None] | None = None  # the clearing being computed
+    _worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="ppr-clearing")
+    )
 
     def prepare(self, index: int, frame: int, base: Scenario, topology: Topology) -> StageOutput:
         t = self.terminal
@@ -59,10 +71,11 @@ class BookStage:
             if at <= index - 2:  # its frame has ended and never settled: run it again
                 clearings.requeue(t.store, cid)
                 del self._in_flight[cid]
-        waiting = clearings.queued(t.store)
-        cleared = waiting[0] if waiting else self._clear(frame, base, topology)
-        if cleared is None:
+        waiting = clearings.queued(t.store)  # before a new clearing may add one
+        self._start_clearing(frame + 1, base, topology)
+        if not waiting:
             return StageOutput(base)
+        cleared = waiting[0]
         try:
             market = clearings.result_of(t.store, cleared.id)
             output = StageOutput(base, market, {"clearing": cleared.id, "cleared_frame":
@@ -79,23 +92,48 @@ class BookStage:
         t.touch()
         return output
 
-    def _clear(self, frame: int, base: Scenario, topology: Topology) -> clearings.Clearing | None:
+    def _start_clearing(self, frame: int, base: Scenario, topology: Topology) -> None:
+        """Clear for ``frame`` in the clearing thread, if it is a clearing frame (or the
+        operator asked) and no clearing is being computed."""
         t = self.terminal
-        settings = t.settings()
+        if self._clearing is not None and not self._clearing.done():
+            return  # the operator's request, if any, waits for the next frame
         asked = t.take_clear_request()
+        settings = t.settings()
         if not asked and (frame % settings["interval"] or t.book_version == self._quiet_book):
-            return None
+            return
+        self._clearing = self._worker.submit(
+            self._clear, frame, base, topology, settings["mechanism"], asked
+        )
+
+    def _clear(
+        self, frame: int, base: Scenario, topology: Topology, mechanism: str, asked: bool
+    ) -> None:
+        t = self.terminal
         version = t.book_version
         try:
-            done = clearings.clear_book(t.store, base, topology, settings["mechanism"], frame)
+            done = clearings.clear_book(t.store, base, topology, mechanism, frame)
         except MarketError as exc:
             self._say(f"frame {frame}: the book cannot clear: {exc}")
-            return None
+            return
+        except Exception:  # a bug: said on the page and logged, the bench runs on
+            log.exception("web book: clearing for frame %d failed", frame)
+            self._say(f"frame {frame}: the clearing failed (a bug; see the log)")
+            return
         if done is None:
             self._quiet_book = version
             if asked:
                 self._say(f"frame {frame}: nothing to clear (no offer meets a bid)")
-        return done
+        else:
+            t.touch()
+
+    def wait_idle(self) -> None:
+        """Until the clearing being computed (if any) is stored."""
+        if self._clearing is not None:
+            self._clearing.result()
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
 
     def _recover(self) -> None:
         """After a restart: clearings given to a frame of the run before settle from
