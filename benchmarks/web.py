@@ -24,10 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,10 @@ import httpx
 from argon2 import PasswordHasher
 from machine import describe  # benchmarks/machine.py, beside this script
 
+from bench import Scenario, parse_dict
 from bench.toml_write import dumps
 from router.journal import read_records
-from router.web import accounts
+from router.web import accounts, orders
 from router.web.store import Store
 from tests.web_serve import PASSWORD, Serve
 
@@ -82,7 +83,7 @@ def scenario(n: int) -> dict[str, Any]:
     }
 
 
-def enrol(db: Path, terminals: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def enrol(db: Path, terminals: list[dict[str, Any]]) -> list[tuple[str, int, dict[str, Any]]]:
     """An admin, and one approved participant per terminal, straight into the store (one
     argon2 hash shared by all: registering a hundred over HTTP is not what is measured)."""
     store = Store(db)
@@ -101,7 +102,7 @@ def enrol(db: Path, terminals: list[dict[str, Any]]) -> list[tuple[str, dict[str
                 conn.execute(
                     "INSERT INTO user_terminals VALUES (?, ?)", (cur.lastrowid, term["id"])
                 )
-                out.append((name, term))
+                out.append((name, int(cur.lastrowid or 0), term))
         return out
     finally:
         store.close()
@@ -125,10 +126,31 @@ class Window:
 
 
 class Participant:
-    def __init__(self, url: str, name: str, terminal: dict[str, Any], seed: int) -> None:
+    def __init__(self, url: str, name: str, uid: int, terminal: dict[str, Any], seed: int) -> None:
         self.client = httpx.AsyncClient(base_url=url, timeout=30)
-        self.name, self.terminal = name, terminal
+        self.name, self.uid, self.terminal = name, uid, terminal
         self.rng = random.Random(seed)
+
+    def order(self) -> dict[str, Any]:
+        """The next order: an offer (sources) or a bid (loads), 1-5 packets, valid 20 frames."""
+        source = self.terminal["kind"] == "source"
+        price = self.rng.uniform(0.5, 2.0) if source else self.rng.uniform(1.0, 3.0)
+        return {
+            "side": "offer" if source else "bid",
+            "terminal": self.terminal["id"],
+            "quantity": self.rng.randint(1, 5),
+            "price": round(price, 2),
+            "valid_frames": 20,
+        }
+
+    async def place_orders(
+        self, until: float, place: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        """An order every 1-3 s until ``until``."""
+        while (left := until - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, self.rng.uniform(1.0, 3.0)))
+            if time.monotonic() < until:
+                await place(self.order())
 
     async def login(self) -> None:
         csrf = (await self.client.get("/api/session")).json()["csrf"]
@@ -164,29 +186,45 @@ class Participant:
             await view
 
     async def trade(self, window: Window, until: float) -> None:
-        source = self.terminal["kind"] == "source"
-        while (left := until - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, self.rng.uniform(1.0, 3.0)))
-            if time.monotonic() >= until:
-                break
-            price = self.rng.uniform(0.5, 2.0) if source else self.rng.uniform(1.0, 3.0)
-            order = {
-                "side": "offer" if source else "bid",
-                "terminal": self.terminal["id"],
-                "quantity": self.rng.randint(1, 5),
-                "price": round(price, 2),
-                "valid_frames": 20,
-            }
+        async def post(order: dict[str, Any]) -> None:
             await self.timed(window, "order", "POST", "/api/orders", json=order)
+
+        await self.place_orders(until, post)
 
     async def close(self) -> None:
         await self.client.aclose()
 
 
-async def load(url: str, people: list[tuple[str, dict[str, Any]]], idle_s: float, busy_s: float
-               ) -> tuple[Window, Window, float]:  # fmt: skip
-    """Everyone logs in; a quiet window; then everyone trades for a window."""
-    parts = [Participant(url, n, t, seed=i) for i, (n, t) in enumerate(people)]
+class Direct:
+    """Orders straight into the server's store (its own SQLite connection; checked by the
+    same code), no HTTP: the market's load without the web's."""
+
+    def __init__(self, db: Path, scenario: Scenario, journal: Path) -> None:
+        self.store, self.scenario, self.journal = Store(db), scenario, journal
+
+    def frame(self) -> int:
+        from router.cli.serve_cmd import journal_next_frame
+
+        return journal_next_frame(self.journal)
+
+    def placer(self, p: Participant, window: Window) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        async def place(order: dict[str, Any]) -> None:
+            t0 = time.perf_counter()
+            await asyncio.to_thread(
+                orders.place, self.store, self.scenario, p.uid, [p.terminal["id"]], order,
+                self.frame(),
+            )  # fmt: skip
+            window.record("order", (time.perf_counter() - t0) * 1e3, True)
+
+        return place
+
+
+async def load(
+    url: str, people: list[tuple[str, int, dict[str, Any]]], seconds: float, direct: Direct
+) -> tuple[list[Window], float]:
+    """Everyone logs in; then three windows: the bench alone, orders straight into the
+    store, everyone trading through the page."""
+    parts = [Participant(url, n, uid, t, seed=i) for i, (n, uid, t) in enumerate(people)]
     gate = asyncio.Semaphore(LOGINS_AT_ONCE)
     t0 = time.monotonic()
 
@@ -197,15 +235,18 @@ async def load(url: str, people: list[tuple[str, dict[str, Any]]], idle_s: float
     try:
         await asyncio.gather(*(login(p) for p in parts))
         login_s = time.monotonic() - t0
-        idle, busy = Window(), Window()
-        idle.start = time.time()
-        await asyncio.sleep(idle_s)
-        idle.end = busy.start = time.time()
-        until = time.monotonic() + busy_s
-        await asyncio.gather(*(p.page(busy, until) for p in parts),
-                             *(p.trade(busy, until) for p in parts))  # fmt: skip
-        busy.end = time.time()
-        return idle, busy, login_s
+        alone, market, web = Window(), Window(), Window()
+        alone.start = time.time()
+        await asyncio.sleep(seconds)
+        alone.end = market.start = time.time()
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(p.place_orders(until, direct.placer(p, market)) for p in parts))
+        market.end = web.start = time.time()
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(p.page(web, until) for p in parts),
+                             *(p.trade(web, until) for p in parts))  # fmt: skip
+        web.end = time.time()
+        return [alone, market, web], login_s
     finally:
         await asyncio.gather(*(p.close() for p in parts))
 
@@ -231,12 +272,14 @@ def row(name: str, n: int, w: Window, frames: list[dict[str, Any]]) -> tuple[str
     ms = w.all_ms
     late = [f["late_ms"] for f in frames if (f["late_ms"] or 0.0) > ON_TIME_MS]
     worst = max((f["late_ms"] or 0.0 for f in frames), default=0.0)
-    plan = statistics.median(f["plan_ms"] for f in frames) if frames else float("nan")
-    nums = {"rps": len(ms) / span, "p99": pct(ms, 0.99), "plan": plan, "late": len(late)}
+    trading = [f for f in frames if f["packets_planned"]]
+    plan = max((f["plan_ms"] for f in trading), default=0.0)
+    nums = {"late": len(late), "worst": worst}
+    rate = f"{len(ms) / span:.1f}" if ms else "-"
+    p50, p99 = (f"{pct(ms, 0.5):.1f}", f"{pct(ms, 0.99):.1f}") if ms else ("-", "-")
     line = (
-        f"| {name} | {n} | {len(ms)} | {nums['rps']:.1f} | {pct(ms, 0.5):.1f} | "
-        f"{nums['p99']:.1f} | {w.errors} | {len(frames)} | {len(late)} | {worst:.1f} | "
-        f"{plan:.1f} |"
+        f"| {name} | {n} | {len(ms)} | {rate} | {p50} | {p99} | {w.errors} | {len(frames)} | "
+        f"{len(trading)} | {plan:.0f} | {len(late)} | {worst:.1f} |"
     )
     return line, nums
 
@@ -285,10 +328,15 @@ def main() -> int:
         path.write_text(dumps(data))
         serve = Serve(tmp, path)
         people = enrol(serve.db, data["terminals"])
-        with serve.start():
-            idle, busy, login_s = asyncio.run(load(serve.url, people, seconds, seconds))
-            shots = screenshots(serve.url, args.shots, people[0][0])
-            code = serve.stop()
+        journal = tmp / "out" / "journal.sqlite"
+        direct = Direct(serve.db, parse_dict(data)[0], journal)
+        try:
+            with serve.start():
+                windows, login_s = asyncio.run(load(serve.url, people, seconds, direct))
+                shots = screenshots(serve.url, args.shots, people[0][0])
+                code = serve.stop()
+        finally:
+            direct.store.close()
         if code != 0:
             print(serve.output(), file=sys.stderr)
             return 1
@@ -296,36 +344,42 @@ def main() -> int:
             import shutil
 
             shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
-        journal = tmp / "out" / "journal.sqlite"
-        quiet_line, quiet = row("bench alone", 0, idle, frames_in(journal, idle))
-        busy_line, loaded = row(f"{n} participants trading", n, busy, frames_in(journal, busy))
+        names = ("bench alone", "orders into the store, no web", "pages trading over HTTP")
+        rows = [
+            row(name, 0 if i == 0 else n, w, frames_in(journal, w))
+            for i, (name, w) in enumerate(zip(names, windows, strict=True))
+        ]
         settled = serve.rows("SELECT COUNT(*) AS n FROM clearings WHERE status = 'settled'")[0]
-        orders = serve.rows("SELECT COUNT(*) AS n FROM orders")[0]["n"]
+        placed = serve.rows("SELECT COUNT(*) AS n FROM orders")[0]["n"]
+    web = windows[2]
     print(
         f"{data['name']}: {n} terminals, 200 slots x 5 ms (1 s frames), the book cleared every "
-        f"{INTERVAL} frames (VCG); two windows of {seconds:g} s in one ppr serve run; "
-        f"{n} logins took {login_s:.1f} s before them."
+        f"{INTERVAL} frames (VCG); three windows of {seconds:g} s in one ppr serve run "
+        f"({n} logins took {login_s:.1f} s before them)."
     )
     print("Machine: " + describe("uvicorn", "starlette", "httpx", "numba",
                                  note="ppr serve and this load script share the CPUs"))  # fmt: skip
     print()
     print(
         "| window | participants | requests | req/s | p50 (ms) | p99 (ms) | errors | frames | "
-        f"late frames (> {ON_TIME_MS:g} ms) | latest start (ms) | median plan (ms) |"
+        "frames with trades | slowest plan of those (ms) | "
+        f"late frames (> {ON_TIME_MS:g} ms) | latest start (ms) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print(quiet_line)
-    print(busy_line)
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for line, _ in rows:
+        print(line)
     print()
     kinds = ", ".join(
         f"{k} p50 {pct(v, 0.5):.1f} / p99 {pct(v, 0.99):.1f} ms ({len(v)})"
-        for k, v in sorted(busy.latencies.items())
+        for k, v in sorted(web.latencies.items())
     )
-    print(f"Under load: {kinds}; {busy.events} live events; {orders} orders placed, "
+    print(f"Over HTTP: {kinds}; {web.events} live events. In all {placed} orders placed, "
           f"{settled['n']} clearings settled on the bench.")  # fmt: skip
-    ratio = loaded["plan"] / quiet["plan"] if quiet["plan"] else float("nan")
-    print(f"Median plan time loaded / alone: {ratio:.2f}x; late frames: "
-          f"{quiet['late']} alone, {loaded['late']} under load (goal: none).")  # fmt: skip
+    (_, alone), (_, market), (_, pages) = rows
+    print(
+        f"Late frames: {alone['late']} alone, {market['late']} trading without the web, "
+        f"{pages['late']} trading over the web (goal: none because of the web)."
+    )
     print("Screenshots: " + ", ".join(str(p) for p in shots))
     return 0
 

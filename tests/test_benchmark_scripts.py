@@ -40,7 +40,8 @@ def test_web_benchmark_quick(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (
-        "| bench alone | 0 |" in result.stdout and "| 6 participants trading | 6 |" in result.stdout
+        "| bench alone | 0 |" in result.stdout
+        and "| pages trading over HTTP | 6 |" in result.stdout
     )
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
     assert shots == ["web-admin.png", "web-login.png", "web-participant.png"]

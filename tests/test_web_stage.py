@@ -23,12 +23,13 @@ from bench import Scenario, bundled_path, parse_dict
 from bench.errors import ScenarioError
 from bench.loader import load_scenario
 from router.controller.session import Session
+from router.controller.stages import StageOutput
 from router.journal import Journal, read_records
 from router.settlement import FrameSettlement
 from router.web import clearing as clearings
 from router.web.stage import BookStage
 from tests.controller_support import config
-from tests.web_support import KEY, Site, bid, offer
+from tests.web_support import KEY, Site, bid, login, offer
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -59,6 +60,20 @@ def traders(site: Site) -> dict[str, Any]:
         "cat": site.user("cat", terminals=("PV2",)),
         "dan": site.user("dan", terminals=("MEC2",)),
     }
+
+
+def cleared_at(site: Site, frame: int, **stage: Any) -> tuple[BookStage, StageOutput]:
+    """A stage that cleared ann's offer (20 at 1.0) and bob's bid (10 at 3.0) for
+    ``frame`` and gave the trades to that frame."""
+    t = traders(site)
+    assert offer(t["ann"], quantity=20, price=1.0).is_success
+    assert bid(t["bob"], quantity=10, price=3.0).is_success
+    book = BookStage(site.terminal, **stage)
+    book.prepare(0, frame - 1, site.scenario, site.topology)
+    book.wait_idle()
+    out = book.prepare(1, frame, site.scenario, site.topology)
+    assert out.market is not None and out.market.traded == 10
+    return book, out
 
 
 def journal_settlements(path: Path) -> dict[int, dict[str, Any]]:
@@ -130,15 +145,8 @@ def test_the_book_clears_on_the_interval_or_when_the_operator_asks(site: Site) -
 
 
 def test_a_clearing_whose_frame_never_ran_runs_again(site: Site) -> None:
-    t = traders(site)
-    assert offer(t["ann"], quantity=20, price=1.0).is_success
-    assert bid(t["bob"], quantity=10, price=3.0).is_success
-    stage = BookStage(site.terminal)
+    stage, first = cleared_at(site, 10)
     base, topo = site.scenario, site.topology
-    stage.prepare(0, 9, base, topo)
-    stage.wait_idle()
-    first = stage.prepare(1, 10, base, topo)
-    assert first.market is not None
     # frame 10 was skipped (a commit failed): no settlement ever comes for it
     assert stage.prepare(2, 11, base, topo).market is None  # 10 may still be running
     again = stage.prepare(3, 12, base, topo)  # 10 has ended: its trades run in 12
@@ -217,14 +225,11 @@ def test_a_restart_settles_a_frame_that_ran_from_the_journal_and_reruns_one_that
 
 
 def test_a_clearing_the_bench_can_no_longer_run_goes_back_to_the_book(site: Site) -> None:
-    t = traders(site)
-    assert offer(t["ann"], quantity=20, price=1.0).is_success
-    assert bid(t["bob"], quantity=10, price=3.0).is_success
-    before = BookStage(site.terminal)
-    before.prepare(0, 1, site.scenario, site.topology)
-    before.wait_idle()
-    assert before.prepare(1, 2, site.scenario, site.topology).market is not None
+    before, _ = cleared_at(site, 2)
     before.close()
+    ann = site.client()
+    bob = site.client()
+    assert login(ann, "ann").is_success and login(bob, "bob").is_success
     # restarted on a bench whose PV1 is now a 24 V terminal: 48 V packets cannot leave it
     data = site.scenario.model_dump(mode="python")
     next(x for x in data["terminals"] if x["id"] == "PV1")["voltage_v"] = 24.0
@@ -236,8 +241,8 @@ def test_a_clearing_the_bench_can_no_longer_run_goes_back_to_the_book(site: Site
     assert out.market is None
     (void,) = site.store.rows("SELECT status, note FROM clearings")
     assert void["status"] == "void" and "cannot run on this bench" in void["note"]
-    assert [o["remaining"] for o in t["ann"].get("/api/orders").json()] == [20]
-    assert [o["status"] for o in t["bob"].get("/api/orders").json()] == ["open"]
+    assert [o["remaining"] for o in ann.get("/api/orders").json()] == [20]
+    assert [o["status"] for o in bob.get("/api/orders").json()] == ["open"]
 
 
 def test_trades_are_delivered_on_the_twin_and_certified_as_delivered(tmp_path: Path) -> None:

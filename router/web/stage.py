@@ -55,7 +55,7 @@ class BookStage:
     name: str = "web-book"
     _in_flight: dict[int, int] = field(default_factory=dict)  # clearing id -> frame index
     _recovered: bool = False
-    _quiet_book: int | None = None  # book version that last cleared to no trade
+    _quiet_book: tuple[int, int] | None = None  # the book (_book_now) that cleared to nothing
     _clearing: Future[None] | None = None  # the clearing being computed
     _worker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="ppr-clearing")
@@ -100,7 +100,7 @@ class BookStage:
             return  # the operator's request, if any, waits for the next frame
         asked = t.take_clear_request()
         settings = t.settings()
-        if not asked and (frame % settings["interval"] or t.book_version == self._quiet_book):
+        if not asked and (frame % settings["interval"] or self._book_now() == self._quiet_book):
             return
         self._clearing = self._worker.submit(
             self._clear, frame, base, topology, settings["mechanism"], asked
@@ -110,7 +110,7 @@ class BookStage:
         self, frame: int, base: Scenario, topology: Topology, mechanism: str, asked: bool
     ) -> None:
         t = self.terminal
-        version = t.book_version
+        version = self._book_now()
         try:
             done = clearings.clear_book(t.store, base, topology, mechanism, frame)
         except MarketError as exc:
@@ -126,6 +126,12 @@ class BookStage:
                 self._say(f"frame {frame}: nothing to clear (no offer meets a bid)")
         else:
             t.touch()
+
+    def _book_now(self) -> tuple[int, int]:
+        """Changes when an order is placed or cancelled (by the page, or by another
+        program writing the store: the newest order's id)."""
+        newest = self.terminal.store.rows("SELECT MAX(id) AS n FROM orders")[0]["n"]
+        return self.terminal.book_version, int(newest or 0)
 
     def wait_idle(self) -> None:
         """Until the clearing being computed (if any) is stored."""

@@ -139,8 +139,7 @@ class WebTerminal:
 
     async def estop(self, by: str) -> None:
         await self.audit(by, "estop", {})
-        self.bench.estopped = True
-        self.touch()
+        self.show(estopped=True)
         if self._estop is not None:
             await self._estop(f"e-stop from the web terminal by {by}")
 
