@@ -132,7 +132,7 @@ def test_the_book_clears_on_the_interval_or_when_the_operator_asks(site: Site) -
     assert bid(t["dan"], terminal="MEC2", quantity=4, price=2.0).is_success
     op = site.user("olga", role="operator")
     asked = op.post("/api/operator/clear", json={}).json()
-    assert asked == {"requested": True, "frame": 9, "mechanism": "vcg"}
+    assert asked == {"requested": True, "frame": 10, "mechanism": "vcg"}
     site.terminal.interval_override = 7  # ... so make 10 an ordinary frame
     assert stage.prepare(3, 9, base, topo).market is None
     stage.wait_idle()

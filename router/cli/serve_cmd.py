@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 WEB_JOURNAL = "web-journal.sqlite"
 BENCH_STOP_S = 10.0  # the bench's run gets this long to end after its e-stop
 LISTEN_BACKLOG = 2048  # uvicorn's default
+SWITCH_INTERVAL_S = 0.001
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -198,6 +199,11 @@ async def _main(
 
     session = Session(config)
     loop = asyncio.get_running_loop()
+    # Three threads share the interpreter: the bench's loop, its planning and the web's
+    # loop. A thread that wants it waits for the one that holds it to yield, every
+    # switch interval (5 ms by default), and arming a frame takes a few dozen turns of
+    # the bench's loop: 1 ms keeps a busy web from adding up to a late frame.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     async def estop(reason: str) -> None:  # from the web thread: the bench's loop stops it
         loop.call_soon_threadsafe(session.stop, reason)

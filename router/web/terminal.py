@@ -67,6 +67,7 @@ class WebTerminal:
         self._estop = estop
         self.bench = BenchView()
         self.closing = False  # the server is shutting down: live streams end
+        self.streams = 0  # live streams open (pages), counted by the web loop
         # the next frame the book stage clears for: orders placed now start there
         self.next_frame = next_frame
         self.note = ""  # the book stage's last word when a clearing did not happen
@@ -129,9 +130,10 @@ class WebTerminal:
         return out
 
     def request_clearing(self) -> int:
-        """Clear at the next frame the stage prepares, whatever the interval; that frame."""
+        """Clear whatever the interval: when the stage plans the next frame it clears for
+        the one after (a frame ahead, as always); that frame."""
         self._clear_requested = True
-        return self.next_frame
+        return self.next_frame + 1
 
     def take_clear_request(self) -> bool:
         asked, self._clear_requested = self._clear_requested, False

@@ -215,7 +215,7 @@ window.addEventListener("DOMContentLoaded", () => {
   });
   $("#clear-button").addEventListener("click", async () => {
     const r = await call("/api/operator/clear", {});
-    $("#operator-note").textContent = `the book clears at frame ${r.frame} (${r.mechanism})`;
+    $("#operator-note").textContent = `the book clears for frame ${r.frame} (${r.mechanism})`;
   });
   $("#estop-button").addEventListener("click", () => call("/api/operator/estop", {}));
   refreshSession();
