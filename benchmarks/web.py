@@ -284,6 +284,10 @@ def row(name: str, n: int, w: Window, frames: list[dict[str, Any]]) -> tuple[str
     return line, nums
 
 
+def logged_in_as(name: str) -> Callable[[Any], bool]:
+    return lambda page: bool(page.find_element("id", "who").text.startswith(f"{name} ("))
+
+
 def screenshots(url: str, shots: Path, participant: str) -> list[Path]:
     """The main pages in Chromium: the login, a participant's, the admin's (which shows
     the operator's panel too)."""
@@ -299,9 +303,7 @@ def screenshots(url: str, shots: Path, participant: str) -> list[Path]:
         for name, file in ((participant, "web-participant.png"), ("root", "web-admin.png")):
             fill(page, {"#login-name": name, "#login-password": PASSWORD})
             page.find_element(By.ID, "login-button").click()
-            until(
-                page, "logged in", lambda d, n=name: d.find_element(By.ID, "who").text.startswith(n)
-            )
+            until(page, "logged in", logged_in_as(name))
             until(page, "the book", lambda d: d.find_element(By.ID, "book-frame").text)
             saved.append(screenshot(page, shots / file))
             page.find_element(By.ID, "logout").click()
