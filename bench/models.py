@@ -254,6 +254,16 @@ class MecSection(Model):
         return self.quota if source.quota is None else source.quota
 
 
+MAX_INTERVAL_FRAMES = 10_000
+
+
+class MarketSection(Model):
+    """``[market]``: the market that ``ppr serve`` runs on the bench (docs/web.md)."""
+
+    # the web book clears every this many frames (the operator may override it)
+    interval_frames: Annotated[int, Field(ge=1, le=MAX_INTERVAL_FRAMES, strict=True)] = 1
+
+
 class Scenario(Model):
     name: Id
     frame: Frame
@@ -265,6 +275,7 @@ class Scenario(Model):
     transfers: tuple[Transfer, ...] = ()
     offers: tuple[Offer, ...] = ()
     bids: tuple[Bid, ...] = ()
+    market: MarketSection = MarketSection()
     twin: TwinSection = TwinSection()
     mec: MecSection | None = None
 

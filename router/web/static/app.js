@@ -3,6 +3,7 @@
 const $ = (sel) => document.querySelector(sel);
 let csrf = "";
 let me = null;
+let events = null;
 
 async function call(path, body) {
   const opts = body === undefined ? {} : {
@@ -27,10 +28,10 @@ function formData(form) {
 }
 
 // show a refusal's one line next to the field it names
-function showError(form, err) {
-  form.querySelectorAll(".error").forEach((e) => (e.textContent = ""));
+function showError(where, err) {
+  where.querySelectorAll(".error").forEach((e) => (e.textContent = ""));
   if (!err) return;
-  const slot = form.querySelector(`.error[data-for="${err.field}"]`) || form.querySelector(".error");
+  const slot = where.querySelector(`.error[data-for="${err.field}"]`) || where.querySelector(".error");
   slot.textContent = err.error || String(err);
 }
 
@@ -54,6 +55,8 @@ function button(text, onClick) {
   return b;
 }
 
+const num = (x, digits = 3) => (x === null || x === undefined ? "" : Number(x).toFixed(digits));
+
 async function refreshSession() {
   const s = await call("/api/session");
   csrf = s.csrf;
@@ -62,47 +65,65 @@ async function refreshSession() {
   $("#who").textContent = me ? `${me.name} (${me.role})` : "";
   $("#logout").hidden = !me;
   $("#auth").hidden = !!me;
-  $("#trade").hidden = !me || me.role === "operator";
+  $("#no-admin").hidden = s.has_admin;
+  // an admin trades only on terminals of its own; an operator never does
+  $("#trade").hidden = !me || me.role === "operator" || (me.role === "admin" && !s.terminals.length);
   $("#operator").hidden = !me || me.role === "participant";
   $("#admin").hidden = !me || me.role !== "admin";
+  $("#book-panel").hidden = !me;
+  $("#bench-panel").hidden = !me;
   if (me) {
     $("#order-terminal").replaceChildren(...s.terminals.map((t) => new Option(`${t.id} (${t.kind})`, t.id)));
   }
-  if (s.settings) {
-    $("#mechanism").replaceChildren(...s.settings.mechanisms.map((m) => new Option(m, m)));
+  if (s.mechanisms) {
+    $("#mechanism").replaceChildren(...s.mechanisms.map((m) => new Option(m, m)));
     $("#mechanism").value = s.settings.mechanism;
     $("#interval").value = s.settings.interval;
+    $("#scenario-interval").textContent = `(scenario: ${s.settings.scenario_interval}; "scenario" returns to it)`;
   }
-  await refreshData();
+  if (me) { await refreshData(); listen(); } else if (events) { events.close(); events = null; }
 }
 
 async function refreshData() {
-  const book = await call("/api/book");
-  rows("#book-offers", book.offers, (o) => [o.terminal, o.packets, o.price, o.green ? "yes" : ""]);
-  rows("#book-bids", book.bids, (o) => [o.terminal, o.packets, o.price, o.green_premium, o.green_only ? "yes" : ""]);
-  const cl = await call("/api/clearings");
-  rows("#clearings", cl, (c) => [c.frame, c.mechanism, c.welfare.toFixed(3), c.volume, c.budget.toFixed(3), c.vcg_gap.toFixed(3)]);
-  if (me && me.role !== "operator") {
-    const mine = await call("/api/orders");
-    rows("#my-orders", mine, (o) => [o.id, o.side, o.terminal, o.packets, o.price, o.valid_until_frame, o.status,
-      o.status === "open" ? button("cancel", () => call(`/api/orders/${o.id}/cancel`, {}).then(refreshData)) : ""]);
+  if (!me) return;
+  const v = await call("/api/view");
+  const ot = v.book.offer_totals, bt = v.book.bid_totals;
+  $("#book-frame").textContent = `for frame ${v.book.frame}: ${ot.orders} offers (${ot.packets} packets), ${bt.orders} bids (${bt.packets} packets); the best shown`;
+  rows("#book-offers", v.book.offers, (o) => [o.terminal, o.packets, o.price, o.green ? "yes" : ""]);
+  rows("#book-bids", v.book.bids, (o) => [o.terminal, o.packets, o.price, o.green_premium, o.green_only ? "yes" : ""]);
+  const cl = v.clearings;
+  $("#schedule").textContent = `${cl.mechanism}, every ${cl.interval} frame(s); next frame ${cl.next_frame}` + (cl.note ? `; ${cl.note}` : "");
+  rows("#clearings", cl.clearings, (c) => [c.frame, c.mechanism, num(c.welfare), c.volume, num(c.budget), num(c.vcg_gap),
+    c.status === "settled" ? `delivered in frame ${c.settled_frame}` : (c.exec_frame ? `running in frame ${c.exec_frame}` : c.status)]);
+  if (v.orders) {
+    rows("#my-orders", v.orders, (o) => [o.id, o.side, o.terminal, o.packets, o.price, o.valid_until_frame, o.status,
+      o.remaining, o.traded, num(o.delivered_packets, 1), num(o.delivered_j, 1), num(o.paid), num(o.compensation),
+      o.status === "open" || o.status === "partial" ? button("cancel", () => act(`/api/orders/${o.id}/cancel`, $("#order-form"))) : ""]);
+    rows("#my-trades", v.trades, (t) => [t.cleared_frame, t.order_id, t.side, t.counterpart, t.packets, t.green ? "yes" : "",
+      t.status === "settled" ? `delivered (frame ${t.settled_frame})` : t.status, num(t.delivered_packets, 1), num(t.delivered_j, 1)]);
+    rows("#my-certificates", v.certificates, (c) => [c.id, c.frame, num(c.joules, 1), c.origin || "", c.terminal || "",
+      c.retired ? "retired" : "held", c.retired ? "" : button("claim", () => act(`/api/certificates/${c.id}/retire`, $("#trade")))]);
   }
-  if (me && me.role === "admin") {
-    const users = await call("/api/admin/users");
-    rows("#users", users, (u) => {
-      const act = document.createElement("span");
-      if (u.status !== "active") act.append(button("approve", () => admin(u.id, { action: "approve" })));
-      else if (u.name !== me.name) act.append(button("disable", () => admin(u.id, { action: "disable" })));
+  if (v.users) {
+    rows("#users", v.users, (u) => {
+      const box = document.createElement("span");
+      if (u.status !== "active") box.append(button("approve", () => admin(u.id, { action: "approve" })));
+      else box.append(button("disable", () => admin(u.id, { action: "disable" })));
       const term = document.createElement("input");
       term.size = 6; term.placeholder = "terminal"; term.className = "assign-terminal";
-      act.append(term, button("assign", () => admin(u.id, { action: "assign", terminal: term.value })));
+      box.append(term, button("assign", () => admin(u.id, { action: "assign", terminal: term.value })));
       const role = document.createElement("select");
       for (const r of ["participant", "operator", "admin"]) role.append(new Option(r, r));
       role.value = u.role;
       role.addEventListener("change", () => admin(u.id, { action: "role", role: role.value }));
-      return [u.name, role, u.status, u.terminals.join(", "), act];
+      return [u.name, role, u.status, u.terminals.join(", "), box];
     });
   }
+}
+
+async function act(path, where) {
+  try { await call(path, {}); showError(where, null); } catch (err) { showError(where, err); }
+  await refreshData();
 }
 
 async function admin(id, body) {
@@ -145,9 +166,17 @@ function drawBench(view) {
   });
 }
 
+// the live view: one event per change of the bench or the book; the tables follow
+let pending = false;
 function listen() {
-  const events = new EventSource("/api/events");
-  events.onmessage = (e) => { drawBench(JSON.parse(e.data)); refreshData(); };
+  if (events) return;
+  events = new EventSource("/api/events");
+  events.onmessage = (e) => {
+    drawBench(JSON.parse(e.data));
+    if (pending) return;
+    pending = true;  // at most one refresh in flight, however fast events come
+    refreshData().catch(() => {}).finally(() => { pending = false; });
+  };
 }
 
 window.addEventListener("DOMContentLoaded", () => {
@@ -161,7 +190,7 @@ window.addEventListener("DOMContentLoaded", () => {
     try {
       const u = await call("/api/register", formData(auth));
       showError(auth, null);
-      $("#auth-note").textContent = u.status === "pending" ? `registered ${u.name}: waiting for an admin's approval` : `registered ${u.name} (${u.role}); log in`;
+      $("#auth-note").textContent = `registered ${u.name}: waiting for an admin's approval`;
     } catch (err) { showError(auth, err); }
   });
   $("#logout").addEventListener("click", async () => { await call("/api/logout", {}); await refreshSession(); });
@@ -181,14 +210,13 @@ window.addEventListener("DOMContentLoaded", () => {
   const settings = $("#settings-form");
   settings.addEventListener("submit", async (e) => {
     e.preventDefault();
-    try { await call("/api/operator/settings", formData(settings)); showError(settings, null); }
+    try { await call("/api/operator/settings", formData(settings)); showError(settings, null); await refreshSession(); }
     catch (err) { showError(settings, err); }
   });
   $("#clear-button").addEventListener("click", async () => {
     const r = await call("/api/operator/clear", {});
-    $("#operator-note").textContent = r.clearing ? `cleared frame ${r.clearing.frame}: ${r.clearing.volume} packets` : "nothing to clear";
-    await refreshData();
+    $("#operator-note").textContent = `the book clears for frame ${r.frame} (${r.mechanism})`;
   });
   $("#estop-button").addEventListener("click", () => call("/api/operator/estop", {}));
-  refreshSession().then(listen);
+  refreshSession();
 });
