@@ -32,15 +32,18 @@ def on_addresses(addresses: dict[str, str]):
     return parse_dict(data)[0]
 
 
-async def attack(direct: dict[str, str], relay: RecordingRelay, seen: Counter[str]) -> None:
+async def attack(
+    direct: dict[str, str], relay: RecordingRelay, seen: Counter[str], stop: asyncio.Event
+) -> None:
     """After each commit, on every router: garbage over the committed rows, a forged
     commit of another frame, a forged re-arm 7 ms later, plain fault clears and
-    heartbeats; now and then, replay the controller's recorded commands to R2."""
+    heartbeats; now and then, replay the controller's recorded commands to R2. Until
+    ``stop``: a cancel can be swallowed by pymodbus while a request is in flight."""
     async with contextlib.AsyncExitStack() as stack:
         clients = {r: await stack.enter_async_context(PlainClient(a)) for r, a in direct.items()}
         done: set[tuple[str, int, int]] = set()
         rounds = 0
-        while True:
+        while not stop.is_set():
             for rid, c in clients.items():
                 s = await c.status()
                 staging = MAP.enum_name("staging", int(s["staging"]))
@@ -74,12 +77,13 @@ async def test_forged_and_stale_commands_and_bank_writes_cost_no_frame(tmp_path)
         # the controller reaches R2 through the relay: its requests are recorded there
         scenario = on_addresses({**twin.addresses, "R2": relay.address})
         session = Session(config(tmp_path, scenario, frames=frames, hardware=True))
-        attacker = asyncio.create_task(attack(twin.addresses, relay, seen))
+        stop = asyncio.Event()
+        attacker = asyncio.create_task(attack(twin.addresses, relay, seen, stop))
         try:
             result = await session.run()
         finally:
-            attacker.cancel()
-            await asyncio.gather(attacker, return_exceptions=True)
+            stop.set()
+            await asyncio.wait_for(attacker, 30)
         refusals = {rid: r.counters["command_refusals"] for rid, r in twin.routers.items()}
     assert result.verified.ok, result.verified.one_line()
     assert [o.skipped for o in result.outcomes] == [False] * frames, result.alarms
