@@ -131,12 +131,7 @@ def summary(scenario: Scenario, plan: Plan, written: list[str]) -> str:
         f"  objective   {plan.objective:.6g}   lower bound {bound}{gap}",
         f"  packets     {plan.delivered} delivered, {sum(missing.values())} undelivered"
         + (" (" + ", ".join(f"{k}: {v}" for k, v in missing.items()) + ")" if missing else ""),
-        f"  time        solve {plan.solve_ms:.1f} ms"
-        + (
-            f" (+ {plan.compile_ms:.0f} ms JIT compile/cache load, once per process)"
-            if plan.compile_ms
-            else ""
-        ),
+        f"  time        solve {plan.solve_ms:.1f} ms",
     ]
     finish = plan.stats.get("finish") or {}
     if finish.get("rounds"):
