@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "allocate": (
         "router.cli.allocate_cmd",
-        "allocate energy to MEC servers: matching, NSGA-II and exact fronts",
+        "allocate energy to MEC servers: matching, NSGA-II front against an epsilon grid's",
     ),
     "keys": ("router.cli.keys_cmd", "create, rotate and show the keys that seal headers"),
     # issue 5: the wire contract and the twin

@@ -55,7 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--front",
         type=Path,
         metavar="PNG",
-        help="draw the fronts (NSGA-II and exact) with the chosen point marked",
+        help="draw the fronts (NSGA-II's and the epsilon-constraint grid's) with the chosen "
+        "point marked",
     )
     parser.set_defaults(run=run)
 
