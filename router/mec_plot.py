@@ -1,6 +1,6 @@
 """The MEC allocation's fronts in one picture: loss against mean and against minimum
-satisfaction, NSGA-II's points coloured by the third objective, the exact front behind
-them, and the pick rule's point marked."""
+satisfaction, NSGA-II's points coloured by the third objective, the epsilon-constraint
+grid's exact points behind them, and the pick rule's point marked."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def draw_fronts(s: Study, title: str, path: Path) -> None:
         )  # fmt: skip
         ax.scatter(
             -exact[:, 2], exact[:, y], s=9, marker="+", c="0.25", linewidths=0.6, zorder=3,
-            label=f"exact ({len(exact)})",
+            label=f"epsilon grid ({len(exact)})",
         )  # fmt: skip
         ax.scatter(
             [-chosen[2]], [chosen[y]], s=180, marker="*", c="tab:red", edgecolors="black",
@@ -39,7 +39,7 @@ def draw_fronts(s: Study, title: str, path: Path) -> None:
         fig.colorbar(dots, ax=ax, label=f"{other} satisfaction")
     fig.suptitle(
         f"{title}: chosen mean {chosen[0]:.3f}, min {chosen[1]:.3f}, loss {-chosen[2]:.3f} J; "
-        f"hypervolume {100 * s.hv_ratio:.1f}% of the exact front's"
+        f"hypervolume {100 * s.hv_ratio:.1f}% of the epsilon grid's front's"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")

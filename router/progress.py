@@ -44,11 +44,13 @@ class ProgressBar:
         self._stop_ticking = threading.Event()
 
     # -- reporting ------------------------------------------------------------------------
-    def update(self, done: int, total: int, note: str = "") -> None:
-        """Counted work: ``done`` of ``total``, and what else there is to say."""
+    def update(self, done: int, total: int, note: str = "", phase: str | None = None) -> None:
+        """Counted work: ``done`` of ``total`` (of ``phase``, when the work has several),
+        and what else there is to say."""
         with self._lock:
             self._phase = None
-            self._show(done, total, f"{done}/{total}", note, final=done >= total)
+            count = f"{done}/{total}"
+            self._show(done, total, count, note, final=done >= total, name=phase)
 
     def timed(self, phase: str, budget_s: float, note: str = "") -> None:
         """A phase of at most ``budget_s`` seconds that reports little of itself: shown

@@ -45,6 +45,16 @@ def twin_keys(tmp_path_factory: pytest.TempPathFactory):
     return KeyStore.init(tmp_path_factory.mktemp("twin") / "keys", SCENARIO)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _warm_kernels() -> None:
+    """The planner's Numba kernels compiled (or loaded: about a second) before the first
+    test, so that on a fresh machine no test that checks a command's stderr is the one
+    told they are compiling (tests/test_kernel_cache.py checks that notice)."""
+    from router.kernels import PLANNER, ensure_kernels
+
+    ensure_kernels(PLANNER)
+
+
 @pytest.fixture(autouse=True)
 def _no_cli_log_handler_after_the_test():
     """A test that calls ``router.cli.main`` in process gets its stderr log handler

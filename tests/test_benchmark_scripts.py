@@ -39,7 +39,7 @@ def test_mec_benchmark_quick():
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    assert "| bench-4-mec frame 0 | 3 |" in result.stdout and "| improved |" in result.stdout
+    assert "| bench-4-mec frame 1 | 3 |" in result.stdout and "| improved |" in result.stdout
     assert "share of the frame" in result.stdout
 
 

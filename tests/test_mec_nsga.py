@@ -27,9 +27,11 @@ from scheduler.mec.matching import pairs_of
 from scheduler.mec.nsga import IMPROVED, PLAIN, _Model, run_nsga
 
 
-def _bench(available=(30.0, 20.0), frame: int = 0) -> MecInstance:
+def _bench(available: tuple[float, float] | None = (30.0, 20.0), frame: int = 1) -> MecInstance:
     scenario, topology = load_with_topology(bundled_path("bench-4-mec"))
     inst = build_instance(scenario, topology, frame)
+    if available is None:
+        return inst
     # less energy than the servers need, so the three objectives conflict
     return type(inst)(**{**inst.__dict__, "available_j": np.array(available)})
 
@@ -94,8 +96,8 @@ def test_nsga_points_never_beat_the_lp():
 
 
 INSTANCES = {
-    "bench-tight": lambda: _bench((30.0, 20.0), 0),
-    "bench-pv1-short": lambda: _bench((15.0, 40.0), 1),
+    "bench-tight": lambda: _bench((30.0, 20.0), 3),
+    "bench-frame-2": lambda: _bench(None, 2),  # as bundled: PV1 short, R4's cap binds
     "random-1": lambda: _random(1),
     "random-3": lambda: _random(3),
     "random-4x10": lambda: _random(2, 4, 10),

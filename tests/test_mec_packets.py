@@ -1,6 +1,6 @@
 """Energy to whole packets: within one packet of the allocation per pair, never past a
 limit the allocation met, rounded up where the energy is there; and the MEC stage's
-transfers for the bench's first frame worked out by hand."""
+transfers for two of the bench's frames worked out by hand."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bench import bundled_path, load_with_topology
 from router.controller.mec_stage import MecStage
 from scheduler.mec import MecInstance
 from scheduler.mec.packets import whole_packets
+from tests import mec_bench as bench
 
 
 def _two_servers_one_source(available: float, capacity: float = 1e9) -> MecInstance:
@@ -74,26 +75,26 @@ def test_within_a_packet_and_the_limits(data):
         assert n.tolist() == [math.ceil(v / u - 1e-9) for v, u in zip(x, e, strict=True)]
 
 
-def test_stage_transfers_for_the_first_frame_by_hand():
+@pytest.mark.parametrize("frame", [2, 8])  # R4's cap binds; everyone is satisfied
+def test_stage_transfers_by_hand(frame):
     scenario, topology = load_with_topology(bundled_path("bench-4-mec"))
-    out = MecStage().prepare(0, 1, scenario, topology)
-    rng = np.random.default_rng([7, 0])  # [mec] seed 7, frame 0; servers in order
-    demand = {"MEC1": 40 * 0.5, "MEC2": rng.poisson(60) * 0.5, "MEC3": rng.poisson(50) * 0.4}
-    # 6 A at 48 V for 5 ms less the 100 us guard; loss fraction I R / V of each route
-    e = 48 * 6 * 0.0049
-    route = {"MEC1": ("PV1", "MEC1"), "MEC2": ("PV2", "MEC2"), "MEC3": ("PV1", "L41", "MEC3")}
-    loss = {"MEC1": 6 * 0.05 / 48, "MEC2": 6 * 0.05 / 48, "MEC3": 6 * 0.14 / 48}
+    out = MecStage().prepare(0, frame, scenario, topology)  # drawn by its number
+    demand, sent, packets = bench.demands(frame), bench.pick(frame), bench.packets(frame)
     transfers = {t.sink: t for t in out.scenario.transfers}
     assert sorted(transfers) == ["MEC1", "MEC2", "MEC3"]
     for server, t in transfers.items():
-        # the energy is there (60 J and 50 J): every server gets D_j / (1 - l_j) as whole
-        # packets, rounded up
-        assert t.packets == math.ceil(demand[server] / (1 - loss[server]) / e)
-        assert t.paths == (route[server],)
+        route = tuple(bench.ROUTES[(bench.MATCHING[server], server)][0])
+        assert t.packets == packets[server]
+        assert t.paths == (route,)
         assert (t.id, t.source, t.voltage_v, t.current_a) == (
-            f"mec-{server}", route[server][0], 48.0, 6.0,
+            f"mec-{server}", route[0], 48.0, 6.0,
         )  # fmt: skip
         row = out.record["servers"][server]
-        assert row["allocated_j"] == pytest.approx(demand[server])
-        assert row["planned_j"] == pytest.approx(t.packets * e * (1 - loss[server]))
-    assert out.record["min_satisfaction"] == pytest.approx(1.0)
+        lossy = 1 - bench.loss_of(server)
+        assert row["allocated_j"] == pytest.approx(sent[server] * lossy)
+        assert row["planned_j"] == pytest.approx(t.packets * bench.E * lossy)
+    sat = min(min(1.0, sent[s] * (1 - bench.loss_of(s)) / demand[s]) for s in demand)
+    assert out.record["min_satisfaction"] == pytest.approx(sat)
+    assert (sat < 1) == (frame == 2)
+    # whole packets never break R4's cap (frame 2: 13 packets, 18.35 J of 19 J)
+    assert packets["MEC3"] * bench.E <= bench.R4_CAP

@@ -37,8 +37,8 @@ def test_trace_relative_to_the_scenario_read_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # not the scenario's folder
     scenario = load_scenario(scenario_file)
     (scenario_file.parent / "traces" / "mec3.csv").unlink()  # read once: not needed again
-    # 0.4 J a request; frames wrap around the trace's three counts
-    for frame, count in enumerate([12, 30, 7, 12, 30]):
+    # 0.4 J a request; frame N takes the N-th count, wrapping around the three
+    for frame, count in enumerate([12, 30, 7, 12, 30], start=1):
         assert demands_of(scenario, frame)[2] == pytest.approx(0.4 * count)
 
 

@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "allocate": (
         "router.cli.allocate_cmd",
-        "allocate energy to MEC servers: matching, NSGA-II and exact fronts",
+        "allocate energy to MEC servers: matching, NSGA-II front against an epsilon grid's",
     ),
     "keys": ("router.cli.keys_cmd", "create, rotate and show the keys that seal headers"),
     # issue 5: the wire contract and the twin
@@ -46,8 +46,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("router.cli.serve_cmd", "run the bench with the web trading terminal"),
 }
 
-# the commands that read a scenario (or a day-ahead file): --all-errors lists every problem
-READS_SCENARIO = ("plan", "market", "dayahead", "keys", "twin", "run", "estop", "serve")
+# --all-errors (every problem of a bad file) goes to every command that takes a scenario
+# (a ``scenario`` argument or ``--scenario``) and to these, which read files like one
+READS_SCENARIO_LIKE = ("dayahead",)
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1  # a run failed after it started (a bug): it ended safely, see the journal
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(module).configure(cmd)
         for leaf in _leaves(cmd):
             add_log_options(leaf)
-            if name in READS_SCENARIO:
+            if name in READS_SCENARIO_LIKE or _takes_scenario(leaf):
                 leaf.add_argument(
                     "--all-errors",
                     action="store_true",
@@ -102,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
                 )
     _name_parsers(parser)
     return parser
+
+
+def _takes_scenario(parser: argparse.ArgumentParser) -> bool:
+    return any(action.dest == "scenario" for action in parser._actions)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

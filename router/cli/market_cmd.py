@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench import bundled_path, load_with_topology
 from router.cli import UsageError
+from router.kernels import ROUTES, ensure_kernels
 from scheduler.market import (
     MECHANISMS,
     RULES,
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     scenario, topology = load_with_topology(path)
     if not scenario.offers and not scenario.bids:
         raise UsageError(f"{path}: no [[offers]] or [[bids]] to match")
+    ensure_kernels(ROUTES)
     result = clear_market(scenario, topology, mechanism, weights=weights, green=args.green)
     if args.json:
         doc = result.to_json()

@@ -18,6 +18,7 @@ from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.report import frame_line, summary, twin_timing_line
 from router.controller.session import Session, SessionConfig
 from router.controller.stages import FrameStage, MarketStage
+from router.kernels import PLANNER, ensure_kernels
 from router.progress import ProgressBar
 from router.settlement import SettlementConfig
 from scheduler import LrOptions
@@ -26,7 +27,18 @@ EXIT_ESTOP = 130
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", type=Path, help="scenario file (default: bundled bench-4)")
+    parser.epilog = (
+        "Each frame's transfers: the scenario's own, plus its market's trades when it "
+        "quotes [[offers]] and [[bids]] (--mechanism); or, with a [mec] section, the "
+        "energy its MEC servers are allocated that frame (docs/mec.md, ppr allocate); or "
+        "an hour of a day-ahead file (--dayahead)."
+    )
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        help="scenario file (default: bundled bench-4; bench-4-mec has MEC servers "
+        "allocated every frame by its [mec] section)",
+    )
     parser.add_argument("--frames", type=int, default=10, help="frames to run (10)")
     parser.add_argument(
         "--out",
@@ -187,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             telemetry=bool(args.mqtt),
         ),
     )
+    ensure_kernels(PLANNER)  # before any router is claimed: the first frame plans warm
     return asyncio.run(_main(config))
 
 

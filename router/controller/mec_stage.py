@@ -1,7 +1,8 @@
 """The MEC stage: each frame, energy for the edge-computing servers of ``[mec]``.
 
-Per frame (docs/mec.md): the request volumes are drawn (frame i of the run uses the
-draw ``ppr allocate --frame i`` shows), servers and sources are matched by deferred
+Per frame (docs/mec.md): the request volumes are drawn (frame number N, as the journal
+and MQTT number it, uses the draw ``ppr allocate --frame N`` shows, whichever run it
+belongs to), servers and sources are matched by deferred
 acceptance, and the allocation is the pick rule's point computed exactly (three
 lexicographic LPs in HiGHS, warm from the last frame's basis; NSGA-II, ~0.5 s, is for
 ``ppr allocate``, not the frame loop). Each matched pair's energy becomes whole packets
@@ -74,7 +75,7 @@ class MecStage:
         assert base.mec is not None
         began = time.perf_counter()
         net = self.network(base, topology)
-        inst = replace(net, demand_j=demands_of(base, index))
+        inst = replace(net, demand_j=demands_of(base, frame))  # keyed by its number
         pairs, x = self.allocate(inst)
         servers = base.mec.servers
         packet_j = np.asarray(

@@ -16,7 +16,7 @@ on t, and on the mean and loss rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -213,42 +213,59 @@ class AllocationLp:
         return x
 
 
-def grid_points(lp: AllocationLp, t_levels: int, loss_levels: int) -> Iterator[np.ndarray]:
+def grid_points(
+    lp: AllocationLp,
+    t_levels: int,
+    loss_levels: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[np.ndarray]:
     """Epsilon-constraint points: for t on ``t_levels`` levels of the minimum
     satisfaction up to its largest value, the least-loss and the best-mean points at
     that t (both exact, lexicographic), and ``loss_levels`` caps between their losses,
-    each maximising the mean."""
+    each maximising the mean. ``progress(done, total)``: levels of t done."""
     t_max = lp.max_min_satisfaction()
     if t_max <= SLACK:  # the minimum is 0 on the whole front (a server left unmatched):
         t_levels, loss_levels = 1, t_levels * loss_levels  # a curve; sample it as finely
-    for t in np.linspace(0.0, t_max, max(1, t_levels)):
-        cheap = lp.lexicographic(("loss", "mean", "min"), min_sat=float(t))
-        top = lp.lexicographic(("mean", "loss", "min"), min_sat=float(t))
-        if cheap is None or top is None:
-            continue
-        yield cheap
-        yield top
-        lo, hi = float(lp.loss_coef @ cheap), float(lp.loss_coef @ top)
-        if hi - lo <= SLACK * max(1.0, hi):
-            continue
-        for cap in np.linspace(lo, hi, max(2, loss_levels))[1:-1]:
-            x = lp.solve(min_sat=float(t), loss_cap=float(cap))
-            if x is not None:
-                yield x
+    levels = np.linspace(0.0, t_max, max(1, t_levels))
+    for done, t in enumerate(levels, 1):
+        yield from _level(lp, float(t), loss_levels)
+        if progress is not None:
+            progress(done, len(levels))
+
+
+def _level(lp: AllocationLp, t: float, loss_levels: int) -> Iterator[np.ndarray]:
+    """The grid's points at minimum satisfaction ``t``."""
+    cheap = lp.lexicographic(("loss", "mean", "min"), min_sat=t)
+    top = lp.lexicographic(("mean", "loss", "min"), min_sat=t)
+    if cheap is None or top is None:
+        return
+    yield cheap
+    yield top
+    lo, hi = float(lp.loss_coef @ cheap), float(lp.loss_coef @ top)
+    if hi - lo <= SLACK * max(1.0, hi):
+        return
+    for cap in np.linspace(lo, hi, max(2, loss_levels))[1:-1]:
+        x = lp.solve(min_sat=t, loss_cap=float(cap))
+        if x is not None:
+            yield x
 
 
 DEFAULT_GRID = 20  # levels of t and of the loss cap: ~400 LPs on the bench
 
 
 def exact_front(
-    inst: MecInstance, pairs: Sequence[Pair], grid: int = DEFAULT_GRID
+    inst: MecInstance,
+    pairs: Sequence[Pair],
+    grid: int = DEFAULT_GRID,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[np.ndarray]:
     """The epsilon-constraint front on a ``grid`` x ``grid`` grid: the non-dominated
-    points, least loss first."""
+    points, least loss first. Each point is exact (an LP optimum), but the points are
+    a sample of the front, finer as the grid is."""
     if not pairs:
         return [np.zeros(0)]
     lp = AllocationLp(inst, pairs)
-    return nondominated(inst, pairs, list(grid_points(lp, grid, grid)))
+    return nondominated(inst, pairs, list(grid_points(lp, grid, grid, progress)))
 
 
 def nondominated(

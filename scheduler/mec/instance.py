@@ -4,6 +4,7 @@ least-loss route and loss fraction on the bench (the planner's route machinery).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,13 +33,18 @@ class MecInstance:
         return math.isfinite(self.loss[k, j])
 
 
-def demands_of(scenario: Scenario, frame_index: int) -> np.ndarray:
-    """D_j = requests_j x energy_per_request_j for one frame; Poisson volumes are drawn
-    from a generator seeded by (seed, frame index), so a frame's draw is reproducible;
-    a trace (read when the scenario was loaded) gives frame i its count i modulo its
-    length."""
+# frames are numbered as the journal, the console and MQTT number them: from 1 in a fresh
+# output folder and key store, continued by a later run (router.journal.store.FIRST_FRAME)
+FIRST_FRAME = 1
+
+
+def demands_of(scenario: Scenario, frame: int) -> np.ndarray:
+    """D_j = requests_j x energy_per_request_j in frame number ``frame`` (as the journal
+    numbers it, from FIRST_FRAME); Poisson volumes are drawn from a generator seeded by
+    (seed, frame), so a frame's draw is reproducible from its number alone; a trace (read
+    when the scenario was loaded) gives frame N its N-th count, wrapping around."""
     assert scenario.mec is not None
-    rng = np.random.default_rng([scenario.mec.seed, frame_index])
+    rng = np.random.default_rng([scenario.mec.seed, frame])
     out = []
     for j, server in enumerate(scenario.mec.servers):
         if server.requests is not None:
@@ -53,7 +59,7 @@ def demands_of(scenario: Scenario, frame_index: int) -> np.ndarray:
                     "the trace was not read; load the scenario from its file "
                     "(bench.load_scenario reads traces relative to it)",
                 )
-            count = float(trace[frame_index % len(trace)])
+            count = float(trace[(frame - FIRST_FRAME) % len(trace)])
         out.append(count * server.energy_per_request_j)
     return np.asarray(out)
 
@@ -61,21 +67,27 @@ def demands_of(scenario: Scenario, frame_index: int) -> np.ndarray:
 def build_instance(
     scenario: Scenario,
     topology: Topology,
-    frame_index: int = 0,
+    frame: int = FIRST_FRAME,
     finder: RouteFinder | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> MecInstance:
-    """The MEC instance of one frame: the network (``network_of``) and the frame's demands."""
+    """The MEC instance of frame number ``frame``: the network (``network_of``) and the
+    frame's demands."""
     return replace(
-        network_of(scenario, topology, finder), demand_j=demands_of(scenario, frame_index)
+        network_of(scenario, topology, finder, progress), demand_j=demands_of(scenario, frame)
     )
 
 
 def network_of(
-    scenario: Scenario, topology: Topology, finder: RouteFinder | None = None
+    scenario: Scenario,
+    topology: Topology,
+    finder: RouteFinder | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> MecInstance:
     """What does not change from frame to frame (routes, losses, limits), with zero
     demands. Raise ``ScenarioError`` (located by ``where``) when no source reaches a
-    server (the scenario checker refuses such a scenario first)."""
+    server (the scenario checker refuses such a scenario first). ``progress(done,
+    total)``: servers routed so far."""
     mec = scenario.mec
     if mec is None:
         raise ScenarioError("mec", "the scenario has no [mec] section; add one (docs/mec.md)")
@@ -109,6 +121,8 @@ def network_of(
                 f"no source reaches server '{server.terminal}' within the route limits; "
                 "add a line or a source near it",
             )
+        if progress is not None:
+            progress(j + 1, len(mec.servers))
     routers = tuple(r.id for r in scenario.routers if r.max_transfer_j is not None)
     capacity = np.asarray([scenario.router(r).max_transfer_j for r in routers], dtype=float)
     on_route = {kj: set(topology.routers_on(route)) for kj, route in routes.items()}

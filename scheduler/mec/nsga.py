@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.callback import Callback
 from pymoo.core.problem import Problem
 from pymoo.core.repair import Repair
 from pymoo.optimize import minimize
@@ -168,6 +169,18 @@ class _Repair(Repair):
         return self.model.repair(x)
 
 
+class _Generations(Callback):
+    """Tells ``progress`` each generation done."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None) -> None:
+        super().__init__()
+        self.total, self.progress = total, progress
+
+    def notify(self, algorithm) -> None:  # pymoo's signature
+        if self.progress is not None:
+            self.progress(min(algorithm.n_gen, self.total), self.total)
+
+
 def lp_seeds(lp: AllocationLp, count: int) -> list[np.ndarray]:
     """Up to ``count`` exact front points: the lexicographic extremes (the pick rule's
     point first, the best mean, nothing sent) and an epsilon-constraint grid of about
@@ -190,8 +203,10 @@ def run_nsga(
     pop: int = 100,
     generations: int = 30,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> NsgaResult:
-    """NSGA-II over ``pairs`` with ``pop`` x ``generations`` evaluations."""
+    """NSGA-II over ``pairs`` with ``pop`` x ``generations`` evaluations;
+    ``progress(done, total)``: generations done."""
     began = time.perf_counter()
     if not pairs:
         return NsgaResult([np.zeros(0)], 0, 0, 0.0)
@@ -211,7 +226,13 @@ def run_nsga(
     problem = _Problem(model, constrained=not variant.repair)
     # not copied: the repair holds a HiGHS model, which cannot be deep-copied
     res = minimize(
-        problem, algorithm, ("n_gen", generations), seed=seed, verbose=False, copy_algorithm=False
+        problem,
+        algorithm,
+        ("n_gen", generations),
+        seed=seed,
+        verbose=False,
+        copy_algorithm=False,
+        callback=_Generations(generations, progress),
     )
     if variant.archive:
         front = nondominated(

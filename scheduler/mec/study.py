@@ -3,6 +3,7 @@ and NSGA-II's, the pick rule's point, the unrestricted LP, and the hypervolumes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,8 @@ from scheduler.mec.matching import (
     preferences,
 )
 from scheduler.mec.nsga import IMPROVED, NsgaResult, run_nsga
+
+Progress = Callable[[str, int, int], None]  # phase, done, total
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,26 @@ def study(
     pop: int = 100,
     generations: int = 30,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Study:
+    """``progress(phase, done, total)``: NSGA-II's generations, then the epsilon grid's
+    levels (the rest takes a fraction of a second)."""
+    tell = progress or (lambda phase, done, total: None)
     prefs = preferences(inst)
     match = deferred_acceptance(prefs, proposer)
     pairs = pairs_of(match)
-    nsga = run_nsga(inst, pairs, IMPROVED, pop=pop, generations=generations, seed=seed)
-    exact = exact_front(inst, pairs, grid)
+    nsga = run_nsga(
+        inst,
+        pairs,
+        IMPROVED,
+        pop=pop,
+        generations=generations,
+        seed=seed,
+        progress=lambda done, total: tell("NSGA-II generations", done, total),
+    )
+    exact = exact_front(
+        inst, pairs, grid, lambda done, total: tell("epsilon grid levels", done, total)
+    )
     free = all_pairs(inst)
     fn, fx = _matrix(inst, pairs, nsga.front), _matrix(inst, pairs, exact)
     ref = reference_point(fn, fx)
