@@ -212,7 +212,7 @@ class Direct:
             t0 = time.perf_counter()
             await asyncio.to_thread(
                 orders.place, self.store, self.scenario, p.uid, [p.terminal["id"]], order,
-                self.frame(),
+                self.frame(), self.scenario.market.interval_frames,
             )  # fmt: skip
             window.record("order", (time.perf_counter() - t0) * 1e3, True)
 

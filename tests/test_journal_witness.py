@@ -14,7 +14,7 @@ import pytest
 
 from firmware_bridge.keystore import KeyStore
 from router.controller.session import Session
-from router.journal import Journal, JournalCorruptError, read_records
+from router.journal import Entry, Journal, JournalCorruptError, read_records
 from router.journal.witness import make_witness, parse_witness
 from tests.bench_process import ppr
 from tests.controller_support import bench, config
@@ -86,3 +86,29 @@ def test_a_stop_between_reservation_and_journal_write_is_not_a_cut(tmp_path: Pat
     assert shorter.returncode == 1
     assert "cut off: 1 record, but its witness (written " in shorter.stderr
     assert "with frame 2's reservation) counts 2: record 2 is missing" in shorter.stderr
+
+
+async def test_a_restart_on_a_long_journal_runs_its_first_frame(tmp_path: Path):
+    """A bench that ran for a while (thousands of records) restarts on its folder: checking
+    every record and the witness takes seconds, which must pass before the routers are
+    claimed (their watchdogs run from the claim), not with the fleet waiting for a
+    heartbeat; the first frame runs on every router, no alarm."""
+    scenario = bench()
+    store = KeyStore.init(tmp_path / "keys", scenario)
+    records = 20_000  # seconds to check (~10,000 a second); a claimed router waits 1 s
+    with Journal.open(
+        tmp_path / "out" / "journal.sqlite",
+        store.signing_key(),
+        genesis={"scenario": scenario.name},
+    ) as journal:
+        journal.append_many(
+            [Entry("meters", {"energy_j": f / 2, "note": "x" * 200}, f) for f in range(1, records)]
+        )
+        store.keep_witness(journal.genesis_hash.hex(), make_witness(journal, None).model_dump())
+    result = await Session(config(tmp_path, scenario, frames=2)).run()
+    assert [(o.frame, o.skipped) for o in result.outcomes] == [
+        (records, False),
+        (records + 1, False),
+    ]
+    assert result.alarms == []
+    assert result.verified.ok

@@ -152,3 +152,25 @@ async def test_a_retried_arm_is_ok_after_the_start_another_start_is_refused(twin
         await until(twin, frame_end(start))
         status = await ds["R1"].read_status()
     assert status.frames_completed == 1
+
+
+@pytest.mark.timeout(30)
+async def test_a_commit_undone_by_an_estop_is_not_called_refused(twin):
+    """The router accepts the commit, then its e-stop is pressed before the controller
+    reads the status back (an e-stop from the page while the next frame is committed):
+    the error says what happened, not "commit refused (ok)"."""
+    model = twin.routers["R1"]
+    accept = model.commit
+
+    def commit_then_estop(fields: dict[str, int]) -> None:
+        accept(fields)
+        model.halt(model.last_beat, "fault")  # the e-stop, right after the commit
+
+    model.commit = commit_then_estop
+    async with drivers(twin, only=["R1"]) as ds:
+        d = ds["R1"]
+        with pytest.raises(CommitError) as err:
+            await d.commit(5, await d.upload_bank(5, []))
+    assert err.value.status == "dropped"
+    assert "frame 5: committed, then dropped before it could run" in str(err.value)
+    assert "e-stopped" in str(err.value) and "refused" not in str(err.value)

@@ -13,6 +13,8 @@ from starlette.testclient import TestClient
 
 from router.journal import read_records
 from router.web import accounts
+from router.web import clearing as clearings
+from router.web.stage import BookStage
 from tests.web_support import PASSWORD, Site, bid, login, offer
 
 
@@ -297,3 +299,144 @@ def test_cancel_withdraws_what_is_left(site: Site) -> None:
     (mine,) = ann.get("/api/orders").json()
     assert mine["status"] == "cancelled" and mine["traded"] == 0
     assert ann.get("/api/book").json()["bids"] == []
+
+
+def test_moving_a_terminal_withdraws_the_old_owners_orders(site: Site) -> None:
+    """carol bids on MEC1; the admin gives MEC1 to eve: carol's bid leaves the book (the
+    energy would reach eve's terminal while carol paid), the journal says which; a book
+    clearing then has no bid to fill. Unassigning does the same."""
+    admin = site.admin()
+    ann = site.user("ann", terminals=("PV1",))
+    carol = site.user("carol", terminals=("MEC1", "MEC2"))
+    eve = site.user("eve")
+    assert offer(ann).is_success
+    mine = bid(carol).json()
+    r = admin.post(f"/api/admin/users/{site.uid('eve')}", json={"action": "assign",
+                                                                "terminal": "MEC1"})  # fmt: skip
+    assert r.status_code == 200 and r.json()["cancelled"] == [mine["id"]]
+    (order,) = carol.get("/api/orders").json()
+    assert (order["id"], order["status"]) == (mine["id"], "cancelled")
+    assert eve.get("/api/orders").json() == []
+    assert carol.get("/api/book").json()["bids"] == []
+    (record,) = [r.payload for r in read_records(site.journal.path) if r.kind == "command"]
+    assert record == {"source": "web", "by": "root", "action": "assign", "user": "eve",
+                      "terminal": "MEC1", "cancelled": [mine["id"]]}  # fmt: skip
+    stage = BookStage(site.terminal)
+    stage._clear(2, site.scenario, site.topology, "vcg", asked=True)
+    stage.close()
+    assert site.count("clearings") == 0
+    # carol's other terminal, unassigned: her bid on it goes too; eve keeps MEC1
+    other = bid(carol, terminal="MEC2").json()
+    r = admin.post(f"/api/admin/users/{site.uid('carol')}", json={"action": "unassign",
+                                                                  "terminal": "MEC2"})  # fmt: skip
+    assert r.json()["terminals"] == [] and r.json()["cancelled"] == [other["id"]]
+    r = admin.post(f"/api/admin/users/{site.uid('carol')}", json={"action": "unassign",
+                                                                  "terminal": "MEC1"})  # fmt: skip
+    assert r.status_code == 400 and r.json() == {"error": "'MEC1' is not carol's",
+                                                 "field": "terminal"}  # fmt: skip
+    assert accounts.terminals_of(site.store, site.uid("eve")) == ["MEC1"]
+
+
+def test_a_terminal_with_trades_still_to_run_is_not_moved(site: Site) -> None:
+    admin = site.admin()
+    ann = site.user("ann", terminals=("PV1",))
+    bob = site.user("bob", terminals=("MEC1",))
+    site.user("eve")
+    assert offer(ann).is_success and bid(bob).is_success
+    clearing = clearings.clear_book(site.store, site.scenario, site.topology, "vcg", 2)
+    assert clearing is not None and clearing.status == "pending"
+    r = admin.post(f"/api/admin/users/{site.uid('eve')}", json={"action": "assign",
+                                                                "terminal": "MEC1"})  # fmt: skip
+    assert r.status_code == 400 and r.json()["field"] == "terminal"
+    assert "trades of the clearing for frame 2 still to run" in r.json()["error"]
+    assert accounts.terminals_of(site.store, site.uid("bob")) == ["MEC1"]
+
+
+def test_disabling_an_account_withdraws_its_orders(site: Site) -> None:
+    admin = site.admin()
+    bob = site.user("bob", terminals=("PV1",))
+    dan = site.user("dan", terminals=("MEC1",))
+    olga = site.user("olga", terminals=("PV2",))
+    sell = offer(bob).json()
+    assert bid(dan).is_success
+    r = admin.post(f"/api/admin/users/{site.uid('bob')}", json={"action": "disable"})
+    assert r.status_code == 200 and r.json()["cancelled"] == [sell["id"]]
+    assert dan.get("/api/book").json()["offers"] == []
+    stage = BookStage(site.terminal)
+    stage._clear(2, site.scenario, site.topology, "vcg", asked=True)
+    stage.close()
+    assert site.count("clearings") == 0  # bob's offer never trades
+    assert site.store.rows("SELECT status FROM orders WHERE id = ?", (sell["id"],))[0][0] == (
+        "cancelled"
+    )
+    # an operator never trades either: becoming one withdraws the orders too
+    mine = offer(olga, terminal="PV2").json()
+    r = admin.post(f"/api/admin/users/{site.uid('olga')}", json={"action": "role",
+                                                                 "role": "operator"})  # fmt: skip
+    assert r.json()["cancelled"] == [mine["id"]]
+    acts = [(r.payload["action"], r.payload.get("cancelled")) for r in read_records(
+        site.journal.path) if r.kind == "command"]  # fmt: skip
+    assert acts == [("disable", [sell["id"]]), ("role", [mine["id"]])]
+
+
+def test_an_orders_default_validity_reaches_the_next_clearings(site: Site) -> None:
+    """Interval 20, the next frame 105: an order placed now is surely in the book for the
+    clearing of frame 120 (that of 105 may have read the book already). By default it
+    stays 16 frames to 120 and 20 more; fewer frames than reach 120 are refused."""
+    site.admin()
+    ann = site.user("ann", terminals=("PV1",))
+    site.terminal.interval_override = 20
+    site.terminal.next_frame = 105
+    placed = ann.post("/api/orders", json={"side": "offer", "terminal": "PV1", "quantity": 5,
+                                           "price": 1.0}).json()  # fmt: skip
+    assert placed["valid_until_frame"] == 105 + 16 + 20 - 1
+    r = offer(ann, valid_frames=15)  # through frame 119: it would expire unseen
+    assert r.status_code == 400 and r.json() == {
+        "field": "valid_frames",
+        "error": "must be at least 16: the next clearing is for frame 120 (every 20 frames); "
+        "leave it empty for 36",
+    }
+    assert offer(ann, valid_frames=16).json()["valid_until_frame"] == 120
+    schedule = ann.get("/api/clearings").json()
+    assert (schedule["next_clearing"], schedule["default_valid_frames"]) == (120, 36)
+    # interval 1 at frame 7: the clearing for 8 is the first sure one; 2 frames + 1
+    site.terminal.interval_override = 1
+    site.terminal.next_frame = 7
+    placed = ann.post("/api/orders", json={"side": "offer", "terminal": "PV1", "quantity": 5,
+                                           "price": 1.0}).json()  # fmt: skip
+    assert placed["valid_until_frame"] == 9
+
+
+def test_after_an_estop_the_operator_is_told_no_frame_will_run(site: Site) -> None:
+    site.admin()
+    op = site.user("olga", role="operator")
+    site.terminal.bench.estopped = True
+    for path, body in (("/api/operator/clear", {}), ("/api/operator/settings",
+                                                     {"interval": "3"})):  # fmt: skip
+        r = op.post(path, json=body)
+        assert r.status_code == 409 and "e-stopped: no frame will run" in r.json()["error"]
+    assert site.terminal.take_clear_request() is False and site.terminal.interval == 1
+    assert [r for r in read_records(site.journal.path) if r.kind == "command"] == []
+
+
+def test_the_book_stages_note_is_news_for_a_few_frames(site: Site) -> None:
+    site.admin()
+    ann = site.user("ann", terminals=("PV1",))
+    site.terminal.next_frame = 123
+    stage = BookStage(site.terminal)
+    stage._clear(124, site.scenario, site.topology, "vcg", asked=True)
+    stage.close()
+    note = "frame 124: nothing to clear (no offer meets a bid)"
+    assert ann.get("/api/clearings").json()["note"] == note
+    site.terminal.next_frame = 125
+    assert ann.get("/api/clearings").json()["note"] == note
+    site.terminal.next_frame = 423  # hundreds of frames later it is gone ...
+    assert ann.get("/api/clearings").json()["note"] == ""
+    site.terminal.next_frame = 123
+    assert offer(ann).is_success  # ... and as soon as the book changes
+    assert ann.get("/api/clearings").json()["note"] == ""
+
+
+def test_the_page_has_its_icon(site: Site) -> None:
+    r = site.client().get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")

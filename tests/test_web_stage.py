@@ -76,6 +76,12 @@ def cleared_at(site: Site, frame: int, **stage: Any) -> tuple[BookStage, StageOu
     return book, out
 
 
+def parties(site: Site, clearing: int) -> dict[str, int]:
+    """The names a clearing's orders go by on the bench -> their order ids (server side)."""
+    rows = site.store.rows("SELECT party, order_id FROM parties WHERE clearing_id = ?", (clearing,))
+    return {r["party"]: r["order_id"] for r in rows}
+
+
 def journal_settlements(path: Path) -> dict[int, dict[str, Any]]:
     return {r.frame: r.payload for r in read_records(path) if r.kind == "settlement"}  # type: ignore[misc]
 
@@ -175,8 +181,12 @@ def test_a_restart_settles_a_frame_that_ran_from_the_journal_and_reruns_one_that
                                       t["bob"].get("/api/orders").json()[0]))  # fmt: skip
     cat_o, dan_o = (o["id"] for o in (t["cat"].get("/api/orders").json()[0],
                                       t["dan"].get("/api/orders").json()[0]))  # fmt: skip
-    # each buyer from the seller on its own router (the least loss)
-    assert pairs == {(f"o{ann_o}", f"o{bob_o}"): 10, (f"o{cat_o}", f"o{dan_o}"): 5}
+    # each buyer from the seller on its own router (the least loss); on the bench the
+    # orders go by the clearing's number and their rank among its sellers or buyers
+    c = f"c{cid}"
+    assert pairs == {(f"{c}s1", f"{c}b1"): 10, (f"{c}s2", f"{c}b2"): 5}
+    assert parties(site, cid) == {f"{c}s1": ann_o, f"{c}b1": bob_o, f"{c}s2": cat_o,
+                                  f"{c}b2": dan_o}  # fmt: skip
     # the process dies after frame 20 ran and its settlement was journaled, before the
     # store heard of it: the journal record is what the restart finds
     journal_path = tmp_path / "out-journal.sqlite"
@@ -184,8 +194,8 @@ def test_a_restart_settles_a_frame_that_ran_from_the_journal_and_reruns_one_that
         "frame": 20,
         "transfers": [
             {"transfer": "x", "seller": s.seller, "buyer": s.buyer,
-             "delivered_packets": float(s.packets) if s.seller == f"o{ann_o}" else 2.0,
-             "delivered_j": s.packets * ARRIVES_J if s.seller == f"o{ann_o}" else 4.5}
+             "delivered_packets": float(s.packets) if s.seller == f"{c}s1" else 2.0,
+             "delivered_j": s.packets * ARRIVES_J if s.seller == f"{c}s1" else 4.5}
             for s in one.market.trades
         ],
         "participants": [
@@ -274,15 +284,26 @@ def test_trades_are_delivered_on_the_twin_and_certified_as_delivered(tmp_path: P
         for tr in settled["transfers"]:
             if tr["buyer"]:
                 by_buyer[tr["buyer"]] = by_buyer.get(tr["buyer"], 0.0) + tr["delivered_j"]
-        bob_o = t["bob"].get("/api/orders").json()[0]["id"]
-        dan_o = t["dan"].get("/api/orders").json()[0]["id"]
-        assert by_buyer[f"o{bob_o}"] == 0.0  # PV1 never conducted
+        name = {oid: party for party, oid in parties(site, c.id).items()}
+        bob_o = name[t["bob"].get("/api/orders").json()[0]["id"]]
+        dan_o = name[t["dan"].get("/api/orders").json()[0]["id"]]
+        assert by_buyer[bob_o] == 0.0  # PV1 never conducted
         # PV2 -> MEC2, both on R3: 0.0049 * 100 * (0.02 + 0.03) lost per packet
-        assert by_buyer[f"o{dan_o}"] == pytest.approx(5 * ARRIVES_J, rel=0.02)
+        assert by_buyer[dan_o] == pytest.approx(5 * ARRIVES_J, rel=0.02)
 
+        # bob's 6 packets never arrived: they do not return to the book; the seller
+        # compensates him at his bid's price per packet short (6 * 3.0), he pays nothing
+        (bob_order,) = t["bob"].get("/api/orders").json()
+        assert (bob_order["status"], bob_order["remaining"], bob_order["traded"]) == (
+            "filled", 0, 6,
+        )  # fmt: skip
+        assert bob_order["undelivered"] == pytest.approx(6.0)
+        assert bob_order["compensation"] == pytest.approx(18.0)
+        assert bob_order["paid"] == pytest.approx(0.0)
+        assert t["bob"].get("/api/book").json()["bids"] == []
         assert t["bob"].get("/api/certificates").json() == []
         (cert,) = t["dan"].get("/api/certificates").json()
-        assert cert["joules"] == pytest.approx(by_buyer[f"o{dan_o}"])
+        assert cert["joules"] == pytest.approx(by_buyer[dan_o])
         # never more than the green energy delivered, in all
         issued = site.store.rows("SELECT SUM(joules) AS j FROM certificates")[0]["j"]
         assert issued <= sum(by_buyer.values()) + 1e-9
@@ -303,5 +324,37 @@ def test_trades_are_delivered_on_the_twin_and_certified_as_delivered(tmp_path: P
         retired = [r.payload for r in read_records(site.journal.path)
                    if r.kind == "command" and r.payload["action"] == "retire"]  # fmt: skip
         assert [(x["by"], x["certificate"]) for x in retired] == [("dan", cert["id"])]
+    finally:
+        site.close()
+
+
+def test_after_a_restart_with_clearings_waiting_new_ones_run_on_time(tmp_path: Path) -> None:
+    """Killed with one clearing given to a frame and the next one stored, at interval 1,
+    while the book keeps crossing (more than a frame can carry): the restart runs the two
+    waiting first, one a frame, and makes no new clearing meanwhile, so from then on each
+    clearing runs in the frame it cleared for, not behind the backlog for good."""
+    site = Site(tmp_path, bench(interval=1))
+    try:
+        t = traders(site)
+        # PV1 -> MEC1: one packet per slot, 200 a frame; 2000 keep the book crossing
+        assert offer(t["ann"], quantity=2000, price=1.0, valid_frames=10_000).is_success
+        assert bid(t["bob"], quantity=2000, price=3.0, valid_frames=10_000).is_success
+        before = BookStage(site.terminal)
+        before.prepare(0, 9, site.scenario, site.topology)
+        before.wait_idle()
+        assert before.prepare(1, 10, site.scenario, site.topology).market is not None
+        before.wait_idle()  # the clearing for 11 is stored too: then the process dies
+        before.close()
+        assert [c.frame for c in clearings.queued(site.store)] == [11]
+        after = BookStage(site.terminal)
+        ran = {}
+        for index, frame in enumerate(range(20, 26)):
+            out = after.prepare(index, frame, site.scenario, site.topology)
+            after.wait_idle()
+            if out.market is not None:
+                ran[frame] = out.record["cleared_frame"]
+                after.settled(out, FrameSettlement(frame, (), (), ()))
+        after.close()
+        assert ran == {20: 10, 21: 11, 22: 22, 23: 23, 24: 24, 25: 25}
     finally:
         site.close()

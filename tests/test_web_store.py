@@ -17,13 +17,13 @@ from router.web.store import LATEST, Store
 def test_new_file_is_wal_and_at_the_latest_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "t.db")
     assert store.journal_mode == "wal"
-    assert store.version == LATEST == 4
+    assert store.version == LATEST == 5
     store.close()
     # the mode is a property of the file: a plain sqlite3 connection sees it too
     conn = sqlite3.connect(tmp_path / "t.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
-    assert versions == [1, 2, 3, 4]
+    assert versions == [1, 2, 3, 4, 5]
     conn.close()
 
 

@@ -469,9 +469,16 @@ class RouterDriver(ABC):
         )  # fmt: skip
         status = await self.read_block("status")
         name = self.map.enum_name("commit_status", int(status["commit_status"]))
-        if name != "ok" or status["staged_frame"] != frame:
+        if name != "ok":
             raise CommitError(
                 f"frame {frame}: commit refused ({name})", status=name, **self.where("commit")
+            )
+        if status["staged_frame"] != frame:  # accepted, then its bank was dropped
+            raise CommitError(
+                f"frame {frame}: committed, then dropped before it could run (the router "
+                f"was e-stopped or halted meanwhile)",
+                status="dropped",
+                **self.where("commit"),
             )
         return CommitResult(
             frame, crc, count, int(status["commit_accepted"]), int(status["commit_refused"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import ipaddress
 import signal
@@ -34,6 +35,13 @@ WEB_JOURNAL = "web-journal.sqlite"
 BENCH_STOP_S = 10.0  # the bench's run gets this long to end after its e-stop
 LISTEN_BACKLOG = 2048  # uvicorn's default
 SWITCH_INTERVAL_S = 0.001
+READY_POLL_S = 0.02  # how often the start-up looks whether the bench is set up
+BIND_HINTS = {
+    errno.EADDRINUSE: "another ppr serve? choose another port",
+    errno.EADDRNOTAVAIL: "not an address of this machine: 127.0.0.1 serves this machine "
+    "only, 0.0.0.0 every network",
+    errno.EACCES: "ports below 1024 need privileges: choose one from 1024",
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +73,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="drive the routers at the scenario's addresses, not the twin",
     )
     parser.add_argument(
+        "--clear-estop",
+        action="store_true",
+        help="clear routers whose e-stop is latched (after an e-stop from the page, once "
+        "the bench is checked; they refuse to run otherwise)",
+    )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="the IP address of a reverse proxy in front (TLS): its X-Forwarded-For header "
+        "names the client; without it the header is ignored (repeatable)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("ppr-out"),
@@ -89,6 +111,19 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def parse_proxies(given: list[str]) -> tuple[str, ...]:
+    """IP addresses (or networks) whose X-Forwarded-For the server believes."""
+    for text in given:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise UsageError(
+                f"--trusted-proxy {text}: give the proxy's IP address (e.g. 127.0.0.1) or "
+                "network (10.0.0.0/24)"
+            ) from None
+    return tuple(given)
+
+
 def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -102,24 +137,30 @@ def run(args: argparse.Namespace) -> int:
     host, port = parse_listen(args.listen)
     if args.frames < 1:
         raise UsageError(f"--frames must be at least 1, not {args.frames}")
+    proxies = parse_proxies(args.trusted_proxy)
+    password_file = mqtt_password_file(args)
     scenario, topology = load_with_topology(args.scenario or bundled_path())
-    try:
-        if args.create_admin is not None:
+    if args.create_admin is not None:
+        try:
             return create_admin(args.db, args.create_admin)
-        store = _open_store(args.db)
-    except WebError as exc:
-        raise UsageError(str(exc)) from None
+        except WebError as exc:
+            raise UsageError(str(exc)) from None
+    sock = bind(host, port)  # before the store: a refused start creates no --db
     try:
-        sock = bind(host, port)
-    except BaseException:
-        store.close()
+        store = _open_store(args.db)
+    except BaseException as exc:
+        sock.close()
+        if isinstance(exc, WebError):
+            raise UsageError(str(exc)) from None
         raise
     config = SessionConfig(
         scenario=scenario, out_dir=args.out, keys_dir=args.keys, hardware=args.hardware,
-        mqtt=args.mqtt, mqtt_password_file=mqtt_password_file(args),
+        mqtt=args.mqtt, mqtt_password_file=password_file, clear_estop=args.clear_estop,
         options=RunOptions(frames=args.frames, telemetry=bool(args.mqtt)),
     )  # fmt: skip
-    return asyncio.run(_main(config, topology, store, sock, secure=not is_loopback(host)))
+    return asyncio.run(
+        _main(config, topology, store, sock, secure=not is_loopback(host), proxies=proxies)
+    )
 
 
 def _open_store(db: Path) -> Store:
@@ -159,18 +200,38 @@ def bind(host: str, port: int) -> socket.socket:
         )[0]
         sock = socket.socket(family, kind, proto)
     except (OSError, UnicodeError) as exc:
-        raise UsageError(f"--listen {host}:{port}: {exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"--listen {host}:{port}: cannot resolve host '{host}' ({why})") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(LISTEN_BACKLOG)  # from now on a client waits instead of being refused
     except OSError as exc:
         sock.close()
+        hint = BIND_HINTS.get(exc.errno or 0, "")
         raise UsageError(
-            f"--listen {host}:{port}: {exc.strerror or exc} (another ppr serve? choose "
-            "another port)"
+            f"--listen {host}:{port}: {exc.strerror or exc}" + (f" ({hint})" if hint else "")
         ) from None
     return sock
+
+
+def _say_where(config: SessionConfig, sock: socket.socket, store: Store, *, secure: bool) -> None:
+    from router.web.accounts import has_admin
+
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"{config.scenario.name}: web terminal on http://{shown}:{port}/", flush=True)
+    if secure:
+        print(
+            "  cookies are Secure: browsers log in over HTTPS only; put a TLS proxy in front "
+            "(docs/web.md)",
+            flush=True,
+        )
+    if not has_admin(store):
+        print(
+            "  no admin yet: create one with ppr serve --db FILE --create-admin NAME",
+            flush=True,
+        )
 
 
 def journal_next_frame(path: Path) -> int:
@@ -190,9 +251,14 @@ def journal_next_frame(path: Path) -> int:
 
 
 async def _main(
-    config: SessionConfig, topology: Topology, store: Store, sock: socket.socket, *, secure: bool
+    config: SessionConfig,
+    topology: Topology,
+    store: Store,
+    sock: socket.socket,
+    *,
+    secure: bool,
+    proxies: tuple[str, ...] = (),
 ) -> int:
-    from router.web.accounts import has_admin
     from router.web.app import create_app
     from router.web.live import gantt_rows, meters
     from router.web.server import WebServer
@@ -241,7 +307,8 @@ async def _main(
 
     session.on_frame = on_frame
     session.on_alarm = on_alarm
-    web = WebServer(create_app(terminal, secure_cookies=secure), sock, terminal)
+    app = create_app(terminal, secure_cookies=secure)
+    web = WebServer(app, sock, terminal, trusted_proxies=proxies)
     stopping = asyncio.Event()
 
     def on_signal() -> None:
@@ -251,31 +318,23 @@ async def _main(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"{config.scenario.name}: web terminal on http://{shown}:{port}/", flush=True)
-    if secure:
-        print(
-            "  cookies are Secure: browsers log in over HTTPS only; put a TLS proxy in front "
-            "(docs/web.md)",
-            flush=True,
-        )
-    if not has_admin(store):
-        print(
-            "  no admin yet: create one with ppr serve --db FILE --create-admin NAME",
-            flush=True,
-        )
     served: asyncio.Future[None] = loop.create_future()
-    web.start(served)
     bench = asyncio.create_task(session.run(), name="bench")
     signalled = asyncio.create_task(stopping.wait(), name="stop signal")
     ends: list[asyncio.Future[Any]] = [bench, served, signalled]
     try:
-        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
-        if bench.done() and not bench.exception() and not served.done():
-            # e-stopped from the page (or --frames ran out): the page stays, read only
-            terminal.show(estopped=session.estopped)
-            await asyncio.wait(ends[1:], return_when=asyncio.FIRST_COMPLETED)
+        # the page opens once the routers are claimed and the journal open: a bench that
+        # cannot start (a latched e-stop, a router missing) says so alone, no address first
+        while session.controller is None and not (bench.done() or stopping.is_set()):
+            await asyncio.wait([bench, signalled], timeout=READY_POLL_S)
+        if session.controller is not None and not stopping.is_set():
+            _say_where(config, sock, store, secure=secure)
+            web.start(served)
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+            if bench.done() and not bench.exception() and not served.done():
+                # e-stopped from the page (or --frames ran out): the page stays, read only
+                terminal.show(estopped=session.estopped)
+                await asyncio.wait(ends[1:], return_when=asyncio.FIRST_COMPLETED)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -286,6 +345,8 @@ async def _main(
             await asyncio.wait([bench], timeout=BENCH_STOP_S)
         # 2. the pages' live streams end, 3. the server stops (its wait is bounded)
         await web.stop()
+        if not web.started:
+            sock.close()
         if not bench.done():
             print("  the bench did not stop in time; its gates were opened", file=sys.stderr)
             bench.cancel()

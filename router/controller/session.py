@@ -173,6 +173,10 @@ class Session:
     async def _run_locked(self, store: KeyStore, broker: BrokerConfig | None) -> SessionResult:
         cfg = self.config
         journal: Journal | None = None
+        journal_path = cfg.out_dir / JOURNAL
+        # every record and the witness before any router is claimed, off the loop: on a
+        # long journal this takes seconds, longer than a claimed router's watchdog waits
+        await asyncio.to_thread(_check_journal, journal_path, store, cfg.scenario.name)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 twin_addresses = None
@@ -201,20 +205,15 @@ class Session:
                 await fleet.open()  # every router answers, or nothing is written
                 stack.push_async_callback(fleet.close)
                 self.fleet = fleet
-                journal_path = cfg.out_dir / JOURNAL
                 # frame numbers: the key store's reservation is not behind what the routers
                 # and the journal have seen (refused with advice otherwise)
                 await self._check_frames(store, journal_path)
                 listing = json.dumps(addresses, indent=1) + "\n"
                 write_file(cfg.out_dir / ADDRESSES, listing.encode())
-                # every record, not just the tail: a bad middle record is never appended to
+                # checked in full above (the out dir's lock keeps other writers away)
                 journal = Journal.open(
-                    journal_path,
-                    store.signing_key(),
-                    genesis={"scenario": cfg.scenario.name},
-                    check="full",
+                    journal_path, store.signing_key(), genesis={"scenario": cfg.scenario.name}
                 )
-                check_not_cut(journal, store)
                 feed = await self._feed(stack, broker)
                 controller = Controller(
                     cfg.scenario,
@@ -437,6 +436,15 @@ class Session:
             from router.controller.telemetry import publish_frame
 
             publish_frame(self.feed, self.controller, outcome, len(self.alarms))
+
+
+def _check_journal(path: Path, store: KeyStore, scenario: str) -> None:
+    """Refuse an existing journal with a bad record anywhere (a bad middle record is never
+    appended to) or an end its witness says was cut off."""
+    if not path.exists():
+        return
+    with Journal.open(path, store.signing_key(), genesis={"scenario": scenario}, check="full") as j:
+        check_not_cut(j, store)
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from router.web import sessions
+from router.web import orders, sessions
 from router.web.errors import AccountError, RateLimitedError
 from router.web.store import Store
 
@@ -166,25 +166,39 @@ def list_users(store: Store) -> list[User]:
     return [_user(r) for r in store.rows("SELECT id, name, role, status FROM users ORDER BY id")]
 
 
-def set_status(store: Store, user_id: int, status: Literal["active", "disabled"]) -> User:
-    """Approve (or re-enable) or disable an account; disabling ends its sessions."""
+@dataclass(frozen=True)
+class Change:
+    """What an admin's action did: the account as it is now, and the orders it withdrew
+    from the book (journaled with the action)."""
+
+    user: User
+    cancelled: list[int]
+
+
+def set_status(store: Store, user_id: int, status: Literal["active", "disabled"]) -> Change:
+    """Approve (or re-enable) or disable an account; disabling ends its sessions and
+    withdraws its orders from the book (a disabled account trades no more)."""
     with store.transaction() as conn:
         _refuse_last_admin(conn, user_id, status=status)
         if not conn.execute("UPDATE users SET status = ? WHERE id = ?", (status, user_id)).rowcount:
             raise AccountError("user", f"no user {user_id}")
+        cancelled = []
         if status == "disabled":
             sessions.end_all(conn, user_id)
-    return existing(store, user_id)
+            cancelled = orders.withdraw(conn, user_id=user_id)
+    return Change(existing(store, user_id), cancelled)
 
 
-def set_role(store: Store, user_id: int, role: str) -> User:
+def set_role(store: Store, user_id: int, role: str) -> Change:
+    """Give a role; an operator never trades, so becoming one withdraws its orders."""
     if role not in ROLES:
         raise AccountError("role", f"must be one of {', '.join(ROLES)} (got {role!r})")
     with store.transaction() as conn:
         _refuse_last_admin(conn, user_id, role=role)
         if not conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user_id)).rowcount:
             raise AccountError("user", f"no user {user_id}")
-    return existing(store, user_id)
+        cancelled = orders.withdraw(conn, user_id=user_id) if role == "operator" else []
+    return Change(existing(store, user_id), cancelled)
 
 
 def _refuse_last_admin(
@@ -201,17 +215,60 @@ def _refuse_last_admin(
         raise AccountError("user", "this is the last active admin; make another admin first")
 
 
-def assign_terminal(store: Store, user_id: int, terminal: str, known: set[str]) -> None:
-    """Give a scenario terminal to a user (each terminal has at most one owner)."""
+def assign_terminal(store: Store, user_id: int, terminal: str, known: set[str]) -> Change:
+    """Give a scenario terminal to a user (each terminal has at most one owner). The
+    orders the terminal's previous owner has in the book leave it: the new owner would
+    receive (or send) their energy while they paid (or were paid)."""
+    _check_terminal(terminal, known)
+    user = existing(store, user_id)
+    with store.transaction() as conn:
+        owner = conn.execute(
+            "SELECT user_id FROM user_terminals WHERE terminal = ?", (terminal,)
+        ).fetchone()
+        if owner is not None and owner[0] == user_id:
+            return Change(user, [])
+        cancelled = _release(conn, terminal)
+        conn.execute("INSERT INTO user_terminals VALUES (?, ?)", (user_id, terminal))
+    return Change(user, cancelled)
+
+
+def unassign_terminal(store: Store, user_id: int, terminal: str, known: set[str]) -> Change:
+    """Take a terminal from its owner; its orders leave the book."""
+    _check_terminal(terminal, known)
+    user = existing(store, user_id)
+    with store.transaction() as conn:
+        owned = conn.execute(
+            "SELECT 1 FROM user_terminals WHERE terminal = ? AND user_id = ?", (terminal, user_id)
+        ).fetchone()
+        if owned is None:
+            raise AccountError("terminal", f"'{terminal}' is not {user.name}'s")
+        return Change(user, _release(conn, terminal))
+
+
+def _check_terminal(terminal: str, known: set[str]) -> None:
     if terminal not in known:
         raise AccountError(
             "terminal", f"unknown terminal '{terminal}' (the bench has {', '.join(sorted(known))})"
         )
-    if get_user(store, user_id) is None:
-        raise AccountError("user", f"no user {user_id}")
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM user_terminals WHERE terminal = ?", (terminal,))
-        conn.execute("INSERT INTO user_terminals VALUES (?, ?)", (user_id, terminal))
+
+
+def _release(conn: sqlite3.Connection, terminal: str) -> list[int]:
+    """Free a terminal of its owner and its orders (the ids withdrawn); refused while a
+    clearing's trades on it have still to run (they are its owner's, and settle to it)."""
+    pending = conn.execute(
+        "SELECT c.id, c.frame FROM clearings c JOIN trades t ON t.clearing_id = c.id "
+        "JOIN orders o ON o.id IN (t.seller_order, t.buyer_order) "
+        "WHERE c.status = 'pending' AND o.terminal = ? ORDER BY c.id LIMIT 1",
+        (terminal,),
+    ).fetchone()
+    if pending is not None:
+        raise AccountError(
+            "terminal",
+            f"'{terminal}' has trades of the clearing for frame {pending[1]} still to run on "
+            "the bench; try again once they have (a frame or two)",
+        )
+    conn.execute("DELETE FROM user_terminals WHERE terminal = ?", (terminal,))
+    return orders.withdraw(conn, terminal=terminal)
 
 
 def terminals_of(store: Store, user_id: int) -> list[str]:

@@ -72,6 +72,7 @@ def create_app(terminal: WebTerminal, *, secure_cookies: bool = True) -> Starlet
 
     routes = [
         Route("/", lambda r: FileResponse(STATIC / "index.html")),
+        Route("/favicon.ico", lambda r: FileResponse(STATIC / "favicon.svg")),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/api/session", api(session)),
         Route("/api/register", api(register, post=True), methods=["POST"]),
@@ -181,7 +182,9 @@ async def place_order(request: Request, t: WebTerminal) -> dict[str, Any]:
     if t.bench.estopped:
         raise Refused(409, "the bench is e-stopped: no orders until the operator restarts it")
     owned = accounts.terminals_of(t.store, user.id)
-    order = orders.place(t.store, t.scenario, user.id, owned, request.state.form, t.next_frame)
+    order = orders.place(
+        t.store, t.scenario, user.id, owned, request.state.form, t.next_frame, t.interval
+    )
     t.book_version += 1
     t.touch()
     return order.private(t.next_frame)
@@ -223,9 +226,11 @@ async def clearings(request: Request, t: WebTerminal) -> dict[str, Any]:
     return {
         "clearings": [c.to_json() for c in last_clearings(t.store)],
         "next_frame": t.next_frame,
+        "next_clearing": orders.first_clearing(t.next_frame, settings["interval"]),
+        "default_valid_frames": orders.default_valid_frames(t.next_frame, settings["interval"]),
         "interval": settings["interval"],
         "mechanism": settings["mechanism"],
-        "note": t.note,
+        "note": t.current_note(),
     }
 
 
@@ -280,8 +285,16 @@ async def events(request: Request, t: WebTerminal) -> StreamingResponse:
 
 
 # --- operator ------------------------------------------------------------------------------
+def _refuse_if_estopped(t: WebTerminal) -> None:
+    if t.bench.estopped:
+        raise Refused(
+            409, "the bench is e-stopped: no frame will run; check it and restart ppr serve"
+        )
+
+
 async def configure(request: Request, t: WebTerminal) -> dict[str, Any]:
     user = current_user(request, t.store, "operator")
+    _refuse_if_estopped(t)
     form = request.state.form
     mechanism, interval = form.get("mechanism"), form.get("interval")
     return await t.configure(
@@ -294,6 +307,7 @@ async def configure(request: Request, t: WebTerminal) -> dict[str, Any]:
 async def clear_now(request: Request, t: WebTerminal) -> dict[str, Any]:
     """The book clears at the next frame the bench plans, whatever the interval."""
     user = current_user(request, t.store, "operator")
+    _refuse_if_estopped(t)
     mechanism = t.settings()["mechanism"]
     frame = t.request_clearing()
     await t.audit(user.name, "clear", {"frame": frame, "mechanism": mechanism})
@@ -320,19 +334,28 @@ async def admin_user(request: Request, t: WebTerminal) -> dict[str, Any]:
     uid = int(request.path_params["id"])
     form = request.state.form
     action = str(form.get("action", ""))
+    known = {term.id for term in t.scenario.terminals}
+    terminal = str(form.get("terminal", ""))
     if action in ("approve", "disable"):
-        user = accounts.set_status(t.store, uid, "active" if action == "approve" else "disabled")
+        done = accounts.set_status(t.store, uid, "active" if action == "approve" else "disabled")
     elif action == "role":
-        user = accounts.set_role(t.store, uid, str(form.get("role", "")))
+        done = accounts.set_role(t.store, uid, str(form.get("role", "")))
     elif action == "assign":
-        known = {term.id for term in t.scenario.terminals}
-        accounts.assign_terminal(t.store, uid, str(form.get("terminal", "")), known)
-        user = accounts.existing(t.store, uid)
+        done = accounts.assign_terminal(t.store, uid, terminal, known)
+    elif action == "unassign":
+        done = accounts.unassign_terminal(t.store, uid, terminal, known)
     else:
-        raise Refused(400, "action must be approve, disable, role or assign", "action")
-    detail = {k: str(v) for k, v in form.items() if k in ("role", "terminal")}
-    await t.audit(admin.name, action, {"user": user.name} | detail)
-    return user.to_json() | {"terminals": accounts.terminals_of(t.store, uid)}
+        raise Refused(400, "action must be approve, disable, role, assign or unassign", "action")
+    detail: dict[str, Any] = {k: str(v) for k, v in form.items() if k in ("role", "terminal")}
+    if done.cancelled:  # orders that left the book with the change
+        detail["cancelled"] = done.cancelled
+        t.book_version += 1
+        t.touch()
+    await t.audit(admin.name, action, {"user": done.user.name} | detail)
+    return done.user.to_json() | {
+        "terminals": accounts.terminals_of(t.store, uid),
+        "cancelled": done.cancelled,
+    }
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ the market code, no asyncio.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -73,8 +74,38 @@ def book_scenario(scenario: Scenario, orders: list[Order]) -> Scenario:
 
 
 def order_id(participant: str) -> int:
-    """The order behind a market participant id (``o12`` -> 12)."""
+    """The order behind a market participant id of the book (``o12`` -> 12)."""
     return int(participant[1:])
+
+
+def party_names(result: MarketResult, clearing_id: int) -> dict[str, str]:
+    """The names the clearing's orders go by on the bench, from their book ids: the
+    clearing's number and the order's rank among its sellers or buyers (``o103`` ->
+    ``c12s1``), so the transfers (``c12s1-c12b1``), the settlement and MQTT carry no
+    order id. The store keeps the map back (``parties``); a participant sees its own."""
+    rank = {"offer": 0, "bid": 0}
+    names = {}
+    for s in result.participants:
+        rank[s.side] += 1
+        names[s.id] = f"c{clearing_id}{'s' if s.side == 'offer' else 'b'}{rank[s.side]}"
+    return names
+
+
+def renamed(result: MarketResult, names: dict[str, str]) -> MarketResult:
+    participants = tuple(dataclasses.replace(s, id=names[s.id]) for s in result.participants)
+    trades = tuple(
+        dataclasses.replace(t, seller=names[t.seller], buyer=names[t.buyer]) for t in result.trades
+    )
+    return dataclasses.replace(result, participants=participants, trades=trades)
+
+
+def orders_of(conn: sqlite3.Connection, clearing_id: int) -> dict[str, int]:
+    """Party name -> order id for a clearing (empty for one cleared before parties had
+    names: its participants are the book's ``o<id>``)."""
+    rows = conn.execute(
+        "SELECT party, order_id FROM parties WHERE clearing_id = ?", (clearing_id,)
+    ).fetchall()
+    return {str(party): int(oid) for party, oid in rows}
 
 
 def clear_book(
@@ -98,12 +129,20 @@ def clear_book(
             _take_from_book(conn, result)
             cur = conn.execute(
                 "INSERT INTO clearings (frame, mechanism, welfare, volume, budget, vcg_gap, "
-                "created, status, result) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                "created, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
                 (frame, mechanism, result.welfare, result.traded, result.budget,
-                 max(0.0, result.welfare_gap), time.time(),
-                 result_codec.dumps(result)),
+                 max(0.0, result.welfare_gap), time.time()),
             )  # fmt: skip
             cid = int(cur.lastrowid or 0)
+            names = party_names(result, cid)
+            conn.execute(  # stored as the bench will run it: by party names
+                "UPDATE clearings SET result = ? WHERE id = ?",
+                (result_codec.dumps(renamed(result, names)), cid),
+            )
+            conn.executemany(
+                "INSERT INTO parties VALUES (?, ?, ?)",
+                [(cid, name, order_id(oid)) for oid, name in names.items()],
+            )
             pairs: dict[tuple[int, int], int] = {}
             for t in result.trades:  # one row per pair of orders, whatever the routes
                 key = (order_id(t.seller), order_id(t.buyer))

@@ -122,4 +122,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE registrations (address TEXT NOT NULL, at REAL NOT NULL);
     CREATE INDEX registrations_address ON registrations (address, at);
     """,
+    # v5 (review of issue 11): the names a clearing's orders go by on the bench (transfer
+    # ids, the settlement, MQTT), so that order ids never leave the server
+    """
+    CREATE TABLE parties (
+        clearing_id INTEGER NOT NULL REFERENCES clearings(id),
+        party TEXT NOT NULL,
+        order_id INTEGER NOT NULL REFERENCES orders(id),
+        PRIMARY KEY (clearing_id, party)
+    );
+    CREATE INDEX parties_order ON parties (order_id);
+    """,
 )

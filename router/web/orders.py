@@ -8,6 +8,7 @@ refuse the same quotes with the same words; the error's field names the form fie
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -147,6 +148,19 @@ def _quote_bench(scenario: Scenario, terminal: str) -> dict[str, Any]:
     }
 
 
+def first_clearing(now_frame: int, interval: int) -> int:
+    """The first scheduled clearing an order placed at ``now_frame`` (the next frame to be
+    cleared) is sure to be in: the clearing for ``now_frame`` may have read the book
+    already (it is computed a frame ahead), so the first multiple of the interval after."""
+    return -(-(now_frame + 1) // interval) * interval
+
+
+def default_valid_frames(now_frame: int, interval: int) -> int:
+    """In the book through the first clearing it is sure to be in, and one interval more
+    (that clearing may leave some of it, or find the clearing thread busy)."""
+    return first_clearing(now_frame, interval) - now_frame + 1 + interval
+
+
 def place(
     store: Store,
     scenario: Scenario,
@@ -154,9 +168,12 @@ def place(
     owned: list[str],
     form: dict[str, Any],
     now_frame: int,
+    interval: int,
 ) -> Order:
     """Check a submitted order form and store it as open from ``now_frame`` (the next
-    frame to be cleared) for ``valid_frames`` frames."""
+    frame to be cleared) for ``valid_frames`` frames: by default
+    ``default_valid_frames``; fewer than reach the next scheduled clearing are refused
+    (the order would expire unseen)."""
     side = form.get("side")
     if side not in ("offer", "bid"):
         raise OrderError("side", "must be 'offer' or 'bid'")
@@ -170,9 +187,17 @@ def place(
         raise OrderError("unit", "must be 'packets' or 'kwh'")
     quantity = _number(form, "quantity")
     price = _number(form, "price")
-    valid = _number(form, "valid_frames", default=1.0)
+    default = default_valid_frames(now_frame, interval)
+    valid = _number(form, "valid_frames", default=float(default))
     if valid != int(valid) or not 1 <= valid <= MAX_VALID_FRAMES:
         raise OrderError("valid_frames", f"must be a whole number from 1 to {MAX_VALID_FRAMES}")
+    clears = first_clearing(now_frame, interval)
+    if now_frame + valid - 1 < clears:
+        raise OrderError(
+            "valid_frames",
+            f"must be at least {clears - now_frame + 1}: the next clearing is for frame "
+            f"{clears} (every {interval} frames); leave it empty for {default}",
+        )
     green = _flag(form, "green")
     premium = _number(form, "green_premium", default=0.0)
     green_only = _flag(form, "green_only")
@@ -249,6 +274,26 @@ def cancel(store: Store, user_id: int, order_id: int) -> None:
         ).rowcount
     if not n:  # someone else's order reads the same as a missing one
         raise OrderError("order", f"no open order {order_id} of yours")
+
+
+def withdraw(
+    conn: sqlite3.Connection, *, user_id: int | None = None, terminal: str | None = None
+) -> list[int]:
+    """Cancel the open remainders of a user's orders, or of the orders on a terminal
+    (inside the caller's transaction: an account change and its withdrawals commit
+    together); the ids cancelled. What a clearing already traded still runs."""
+    where = ["status IN ('open', 'partial')"]
+    args: list[Any] = []
+    if user_id is not None:
+        where.append("user_id = ?")
+        args.append(user_id)
+    if terminal is not None:
+        where.append("terminal = ?")
+        args.append(terminal)
+    clause = " AND ".join(where)
+    ids = [int(r[0]) for r in conn.execute(f"SELECT id FROM orders WHERE {clause}", args)]
+    conn.execute(f"UPDATE orders SET status = 'cancelled' WHERE {clause}", args)
+    return ids
 
 
 def _number(form: dict[str, Any], name: str, default: float | None = None) -> float:

@@ -37,10 +37,27 @@ class _Server(uvicorn.Server):
 
 
 class WebServer:
-    def __init__(self, app: Any, sock: socket.socket, terminal: WebTerminal) -> None:
+    def __init__(
+        self,
+        app: Any,
+        sock: socket.socket,
+        terminal: WebTerminal,
+        *,
+        trusted_proxies: tuple[str, ...] = (),
+    ) -> None:
+        """``trusted_proxies``: the addresses whose X-Forwarded-For names the client (a TLS
+        proxy in front). None by default: uvicorn would otherwise believe the header from
+        loopback, and every guess from a local program would come from a new "address",
+        past the failed-login limits."""
         self.sock, self.terminal = sock, terminal
         self.server = _Server(
-            uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S)
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                timeout_graceful_shutdown=GRACE_S,
+                proxy_headers=bool(trusted_proxies),
+                forwarded_allow_ips=list(trusted_proxies) or None,
+            )
         )
         self.error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,6 +77,10 @@ class WebServer:
         self._thread.start()
         self._started.wait()
 
+    @property
+    def started(self) -> bool:
+        return self._started.is_set()
+
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
@@ -76,6 +97,8 @@ class WebServer:
     async def stop(self, *, force: bool = False) -> None:
         """End the pages' live streams, stop serving (in-flight requests get GRACE_S, none
         with ``force``), wait for the thread."""
+        if not self.started:
+            return  # never started (the bench failed first)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # closed meanwhile

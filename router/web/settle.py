@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.journal import Journal
-from router.web.clearing import order_id
+from router.web.clearing import order_id, orders_of
 from router.web.store import Store
 
 
@@ -33,17 +33,6 @@ def settle(
 ) -> dict[str, Any] | None:
     """Write the settlement of the frame that ran clearing ``clearing_id``; the stage's
     account of it, or None if the clearing was settled already."""
-    delivered: dict[tuple[int, int], list[float]] = {}
-    for t in settlement["transfers"]:
-        if t["seller"] and t["buyer"]:
-            key = (order_id(t["seller"]), order_id(t["buyer"]))
-            got = delivered.setdefault(key, [0.0, 0.0])
-            got[0] += t["delivered_packets"]
-            got[1] += t["delivered_j"]
-    by_order: dict[int, float] = {}
-    for (seller, buyer), (_, joules) in delivered.items():
-        by_order[seller] = by_order.get(seller, 0.0) + joules
-        by_order[buyer] = by_order.get(buyer, 0.0) + joules
     issued: list[dict[str, Any]] = []
     with store.transaction() as conn:
         status = conn.execute(
@@ -51,8 +40,23 @@ def settle(
         ).fetchone()
         if status is None or status[0] != "pending":
             return None
+        parties = orders_of(conn, clearing_id)
+
+        def order(party: str) -> int:
+            return parties[party] if parties else order_id(party)
+
+        delivered: dict[tuple[int, int], list[float]] = {}
+        for t in settlement["transfers"]:
+            if t["seller"] and t["buyer"]:
+                got = delivered.setdefault((order(t["seller"]), order(t["buyer"])), [0.0, 0.0])
+                got[0] += t["delivered_packets"]
+                got[1] += t["delivered_j"]
+        by_order: dict[int, float] = {}
+        for (seller, buyer), (_, joules) in delivered.items():
+            by_order[seller] = by_order.get(seller, 0.0) + joules
+            by_order[buyer] = by_order.get(buyer, 0.0) + joules
         for p in settlement["participants"]:
-            oid = order_id(p["id"])
+            oid = order(p["id"])
             conn.execute(
                 "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (oid, frame, p["allocated"], p["delivered_packets"], by_order.get(oid, 0.0),

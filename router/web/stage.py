@@ -14,7 +14,8 @@ frame's meters. A clearing whose frame did not run (skipped on commit, the run s
 the process killed) runs on a later frame: within a run, found two frames on; after a
 restart, at the first frame, unless the controller's journal shows its frame settled
 before the crash (then it is settled from that record). One clearing runs per frame:
-those waiting go first, oldest first, and a new clearing waits for a free frame.
+those waiting go first, oldest first; while more than one waits, no new clearing is made
+(it would run behind them, late), and one that fell due meanwhile is made once they ran.
 
 ``prepare`` runs in the controller's planning thread, ``settled`` on the event loop; the
 store serialises them with its lock.
@@ -55,6 +56,7 @@ class BookStage:
     name: str = "web-book"
     _in_flight: dict[int, int] = field(default_factory=dict)  # clearing id -> frame index
     _recovered: bool = False
+    _owed: bool = False  # a clearing was due while older ones waited: made when they ran
     _quiet_book: tuple[int, int] | None = None  # the book (_book_now) that cleared to nothing
     _clearing: Future[None] | None = None  # the clearing being computed
     _worker: ThreadPoolExecutor = field(
@@ -72,7 +74,7 @@ class BookStage:
                 clearings.requeue(t.store, cid)
                 del self._in_flight[cid]
         waiting = clearings.queued(t.store)  # before a new clearing may add one
-        self._start_clearing(frame + 1, base, topology)
+        self._start_clearing(frame + 1, base, topology, backlog=len(waiting) > 1)
         if not waiting:
             return StageOutput(base)
         cleared = waiting[0]
@@ -92,16 +94,25 @@ class BookStage:
         t.touch()
         return output
 
-    def _start_clearing(self, frame: int, base: Scenario, topology: Topology) -> None:
+    def _start_clearing(
+        self, frame: int, base: Scenario, topology: Topology, *, backlog: bool
+    ) -> None:
         """Clear for ``frame`` in the clearing thread, if it is a clearing frame (or the
-        operator asked) and no clearing is being computed."""
+        operator asked, or a clearing is owed) and no clearing is being computed. With a
+        ``backlog`` (clearings waiting behind the one this frame runs) a due clearing is
+        owed instead: made now, it would run behind them, late, and every later one too."""
         t = self.terminal
         if self._clearing is not None and not self._clearing.done():
             return  # the operator's request, if any, waits for the next frame
-        asked = t.take_clear_request()
         settings = t.settings()
-        if not asked and (frame % settings["interval"] or self._book_now() == self._quiet_book):
+        due = not (frame % settings["interval"] or self._book_now() == self._quiet_book)
+        if backlog:
+            self._owed = self._owed or due
             return
+        asked = t.take_clear_request()
+        if not (asked or due or self._owed):
+            return
+        self._owed = False
         self._clearing = self._worker.submit(
             self._clear, frame, base, topology, settings["mechanism"], asked
         )
@@ -125,7 +136,7 @@ class BookStage:
             if asked:
                 self._say(f"frame {frame}: nothing to clear (no offer meets a bid)")
         else:
-            t.touch()
+            t.say("")
 
     def _book_now(self) -> tuple[int, int]:
         """Changes when an order is placed or cancelled (by the page, or by another
@@ -168,8 +179,7 @@ class BookStage:
 
     def _say(self, note: str) -> None:
         log.info("web book: %s", note)
-        self.terminal.note = note
-        self.terminal.touch()
+        self.terminal.say(note)
 
 
 def _settlement_record(journal: Path | None, frame: int | None) -> dict[str, Any] | None:

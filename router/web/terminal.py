@@ -25,6 +25,7 @@ from router.web.errors import OrderError
 from router.web.store import Store
 
 DEFAULT_MECHANISM = "vcg"
+NOTE_FRAMES = 10  # the book stage's last word stays on the page this many frames at most
 
 
 @dataclass
@@ -71,6 +72,7 @@ class WebTerminal:
         # the next frame the book stage clears for: orders placed now start there
         self.next_frame = next_frame
         self.note = ""  # the book stage's last word when a clearing did not happen
+        self._note_since = (0, 0)  # (next_frame, book_version) when it was said
         self.book_version = 0  # grows with every order placed or cancelled
         self._clear_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,6 +130,19 @@ class WebTerminal:
         out = self.settings()
         await self.audit(by, "settings", out)
         return out
+
+    def say(self, note: str) -> None:
+        """The book stage's word on a clearing that did not happen ("" once one did)."""
+        self.note = note
+        self._note_since = (self.next_frame, self.book_version)
+        self.touch()
+
+    def current_note(self) -> str:
+        """The note while it is news: until the book changes or NOTE_FRAMES frames pass."""
+        frame, book = self._note_since
+        if self.book_version != book or self.next_frame > frame + NOTE_FRAMES:
+            return ""
+        return self.note
 
     def request_clearing(self) -> int:
         """Clear whatever the interval: when the stage plans the next frame it clears for
