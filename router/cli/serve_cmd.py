@@ -27,6 +27,7 @@ from router.cli import UsageError, add_password_file_option, mqtt_password_file
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.session import JOURNAL, Session, SessionConfig
 from router.journal import FIRST_FRAME, MAX_FRAME, Journal
+from router.kernels import PLANNER, ensure_kernels
 
 if TYPE_CHECKING:
     from router.web.store import Store
@@ -146,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         except WebError as exc:
             raise UsageError(str(exc)) from None
     sock = bind(host, port)  # before the store: a refused start creates no --db
+    ensure_kernels(PLANNER)  # a cold cache says so now, not in the first frame's time
     try:
         store = _open_store(args.db)
     except BaseException as exc:
