@@ -16,8 +16,12 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba/$(KERNELS)
 run: $(STAMP)
 	$(VENV)/bin/ppr run --out $(OUT) --keys $(KEYS)
 
+# Two workers (pytest-xdist): most tests wait on frames, sockets and child processes, so
+# two share two cores well; TEST_WORKERS=0 runs them in this process, one by one.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 setup $(STAMP): pyproject.toml scripts/setup.sh
 	scripts/setup.sh

@@ -6,6 +6,7 @@ import asyncio
 import re
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -28,6 +29,8 @@ class TwinProcess:
         self.keys = keys
         self.proc: subprocess.Popen[str] | None = None
         self.addresses: dict[str, str] = {}
+        self.lines: list[str] = []
+        self._drain: threading.Thread | None = None
 
     def __enter__(self) -> TwinProcess:
         self.proc = subprocess.Popen(
@@ -44,6 +47,9 @@ class TwinProcess:
                 raise RuntimeError(f"ppr twin did not print its addresses (last: {line!r})")
             if m := ADDRESS.match(line.rstrip()):
                 self.addresses[m.group(1)] = m.group(2)
+        # Keep reading what it reports, so a full pipe never stalls the routers.
+        self._drain = threading.Thread(target=self.lines.extend, args=(self.proc.stdout,))
+        self._drain.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -54,6 +60,8 @@ class TwinProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self._drain is not None:
+            self._drain.join(10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 

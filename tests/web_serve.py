@@ -115,7 +115,15 @@ class Serve:
             self.proc.stdout.close()
 
     def client(self) -> Client:
-        return Client(self.url)
+        return Client(self.url, self)
+
+    def check_alive(self) -> None:
+        """Fail with the server's own output if it has exited (a refused connection alone
+        says nothing of why)."""
+        if self.proc is not None and (code := self.proc.poll()) is not None:
+            if self._reader is not None:
+                self._reader.join(10)
+            raise AssertionError(f"ppr serve exited with {code}:\n{self.output()}")
 
     def rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Read the server's store (read only: WAL lets readers in while it writes)."""
@@ -130,9 +138,18 @@ class Serve:
 class Client(httpx.Client):
     """A participant's HTTP session: cookie jar and CSRF token."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, serve: Serve | None = None) -> None:
         super().__init__(base_url=url, timeout=30)
+        self.serve = serve
         self.headers["x-csrf-token"] = self.get("/api/session").json()["csrf"]
+
+    def request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        try:
+            return super().request(*args, **kwargs)
+        except httpx.TransportError:
+            if self.serve is not None:
+                self.serve.check_alive()
+            raise
 
     def __enter__(self) -> Client:  # open already (it fetched its token)
         return self

@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +23,9 @@ from router.kernels import ROUTES, ensure_kernels
 from router.progress import ProgressBar
 from scheduler.mec.allocation import Objectives, delivered, objectives, satisfaction
 from scheduler.mec.instance import FIRST_FRAME, build_instance
-from scheduler.mec.study import Study, study
+
+if TYPE_CHECKING:  # pymoo takes 0.2 s to import: only ppr allocate pays for it
+    from scheduler.mec.study import Study
 
 DEFAULT_SCENARIO = "bench-4-mec"
 
@@ -81,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
             args.frame,
             progress=lambda done, total: bar.update(done, total, phase="routes of servers"),
         )
+        from scheduler.mec.study import study
+
         result = study(
             inst,
             args.proposer,
