@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from bench import Topology
-from router.mqtt import MqttFeed, apply_transfer, error_reply, ok_reply
+from router.mqtt import MqttFeed, Received, apply_transfer, error_reply, ok_reply
 from router.mqtt.errors import CommandError
 from router.mqtt.models import EstopCommand, TransferCommand
 
@@ -22,8 +23,10 @@ async def serve_commands(feed: MqttFeed, session: Session) -> None:
         ctl = session.controller
         if isinstance(command, EstopCommand):
             why = f": {command.reason}" if command.reason else ""
-            session.stop(f"MQTT e-stop by {user}{why}")
-            feed.reply(ok_reply(received, "every gate opened; the run stops"))
+            session.stop(
+                f"MQTT e-stop by {user}{why}",
+                then=functools.partial(_estop_done, feed, received),  # answered once it ran
+            )
         elif isinstance(command, TransferCommand) and ctl is not None:
             try:
                 updated = apply_transfer(ctl.scenario, command)
@@ -38,3 +41,15 @@ async def serve_commands(feed: MqttFeed, session: Session) -> None:
             feed.reply(
                 ok_reply(received, f"transfer {command.transfer.id} planned from the next frame")
             )
+
+
+def _estop_done(feed: MqttFeed, received: Received, unconfirmed: dict[str, str]) -> None:
+    done = "every gate opened" + (
+        f", but {', '.join(unconfirmed)} did not confirm it" if unconfirmed else ""
+    )
+    if received.retained:
+        done += (
+            "; it was published retained: delete it from the broker (an empty retained "
+            "message on the same topic)"
+        )
+    feed.reply(ok_reply(received, f"{done}; the run stops"))

@@ -91,6 +91,7 @@ class Session:
         self.twin: Twin | None = None  # the in-process twin, when the run is on it
         self.feed: MqttFeed | None = None
         self.estopped = False
+        self.estop_unconfirmed: dict[str, str] = {}  # routers whose e-stop reply failed
         self.twin_timing: list[FrameTiming] = []  # on the twin: its gate timing, per frame
         self.stop_requested: str | None = None  # kept for a controller not made yet
         self._estop_task: asyncio.Task[None] | None = None
@@ -384,9 +385,11 @@ class Session:
         return self.controller.last_prepared
 
     # -- stopping -------------------------------------------------------------------------
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str, then: Callable[[dict[str, str]], None] | None = None) -> None:
         """E-stop now (signal handlers, MQTT): every gate opens, then the run ends. Before
-        the routers are set up, the run ends (with an e-stop) as soon as they are."""
+        the routers are set up, the run ends (with an e-stop) as soon as they are.
+        ``then(unconfirmed)`` is called once the e-stop has run, with the routers that
+        did not confirm it (the run waits for it before it ends)."""
         self.stop_requested = self.stop_requested or reason
         if self.controller is not None:
             self.controller.request_stop(reason)
@@ -394,6 +397,8 @@ class Session:
             self._estop_task = asyncio.get_running_loop().create_task(
                 self.estop(reason), name="estop"
             )
+        if then is not None:
+            self._estop_task.add_done_callback(lambda _: then(self.estop_unconfirmed))
 
     async def estop(self, reason: str) -> None:
         if self.estopped or self.fleet is None:
@@ -405,6 +410,7 @@ class Session:
             self.controller.stopped_at = now()
         results = await self.fleet.estop()  # the gates first, whatever else fails
         failed = {r: str(e) for r, e in results.items() if e is not None}
+        self.estop_unconfirmed = failed
         if self.controller is not None:
             try:
                 await self.controller.journal.append_async(

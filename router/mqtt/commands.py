@@ -88,6 +88,7 @@ class Received:
 
     user: str
     command: Command
+    retained: bool = False  # published with the retain flag (an e-stop: carried out)
 
 
 def error_reply(received: Received, message: str) -> CommandReply:
