@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bench import Scenario
 from firmware_bridge.files import write_file
 from firmware_bridge.headers.errors import KeyStoreError
-from firmware_bridge.keystore import KeyStore
+from firmware_bridge.keystore import SEALED_FRAMES, KeyStore
 from firmware_bridge.tasks import stop_tasks
 from router.controller.fleet import Fleet, FleetError
 from router.controller.loop import Controller
@@ -31,7 +31,7 @@ from router.controller.stages import FrameStage, MarketStage
 from router.errors import RunFailedError, project_errors
 from router.journal import Journal, JournalError, journal_last_frame, verify_journal
 from router.journal.verify import VerifyReport
-from router.journal.witness import Witness, check_not_cut, make_witness
+from router.journal.witness import Witness, check_not_cut, make_witness, witnessed_frames
 
 if TYPE_CHECKING:  # the twin and the feed are imported only when a run uses them
     from router.mqtt import BrokerConfig, MqttFeed
@@ -286,20 +286,24 @@ class Session:
 
     async def _check_frames(self, store: KeyStore, journal: Path) -> None:
         """Refuse a key store whose frame reservation is missing or behind the frames the
-        routers or this folder's journal have seen (``FrameReservationError``)."""
+        routers (their replay marks, kept across power-up), this folder's journal or the
+        journals witnessed in the key store have seen (``FrameReservationError``)."""
         assert self.fleet is not None
         statuses = await self.fleet.each(
             lambda rid: self.fleet.drivers[rid].read_status(),  # type: ignore[union-attr]
             self.fleet.live,
         )
         seen = {
-            f"router {rid}": max(s.frame, s.staged_frame)
+            f"router {rid}": max(s.frame, s.staged_frame, s.replay_mark)
             for rid, s in statuses.items()
             if not isinstance(s, BaseException)
         }
         last = journal_last_frame(journal)
         if last is not None:
             seen[f"the journal {journal}"] = last
+        kept = await asyncio.to_thread(store.reservation)  # refused here when missing
+        for jid, top in witnessed_frames(kept.journals).items():
+            seen[f"a journal witnessed in {store.path / SEALED_FRAMES} (id {jid[:16]})"] = top
         await asyncio.to_thread(store.check_frames, seen)
 
     # -- failures -------------------------------------------------------------------------
