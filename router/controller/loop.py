@@ -125,6 +125,8 @@ class Controller:
                 "routers": self.fleet.addresses,
             },
         )
+        for rid, what in self.fleet.cleared.items():  # done before the journal was open
+            self.alarm(None, rid, "fault_cleared", f"at start: {what}")
         await self.clocks.sample(self._live_drivers(), rounds=FIRST_SAMPLES)
         sampler = asyncio.create_task(self._sample_clocks(), name="clock sampling")
         try:
