@@ -98,7 +98,10 @@ class Controller:
     arming: bool = False  # a frame was (being) armed in this run: a gate may conduct
     _planned_frames: int = 0  # frames planned in this run: the stage's frame index
     _inflight: list[_Frame] = field(default_factory=list)  # armed, not yet finished
-    _collisions: dict[str, int] = field(default_factory=dict)  # each router's counter
+    # each router's counters as last read, how many of its refusals were our own
+    # commands' then, and our refusals it had not counted yet: what changed since is
+    # this frame's
+    _counters: dict[str, tuple[dict[str, int], int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.topology = Topology(self.scenario)
@@ -127,6 +130,7 @@ class Controller:
         )
         for rid, what in self.fleet.cleared.items():  # done before the journal was open
             self.alarm(None, rid, "fault_cleared", f"at start: {what}")
+        await self._read_telemetry(None, self.fleet.live)  # the counters' baseline
         await self.clocks.sample(self._live_drivers(), rounds=FIRST_SAMPLES)
         sampler = asyncio.create_task(self._sample_clocks(), name="clock sampling")
         try:
@@ -332,8 +336,8 @@ class Controller:
         commits = await self.fleet.each(
             lambda rid: self.fleet.drivers[rid].commit(f.prep.frame, ok[rid]), list(ok)
         )
-        # a bank that changed between upload and commit (a write from elsewhere on the bus,
-        # a flipped bit) fails its CRC: upload it once more before giving up the frame
+        # a bank whose memory changed between upload and commit (a flipped bit; nobody
+        # else can write it) fails its CRC: upload it once more before giving up the frame
         again = [
             r
             for r, c in commits.items()
@@ -561,10 +565,11 @@ class Controller:
         self.outcomes.append(outcome)
         self.on_frame(outcome)
 
-    async def _read_telemetry(self, frame: int, routers: list[str]) -> None:
-        """Status of each router, for its collision counter; with telemetry, its port
-        meters too, port energy as the difference from the previous reading (out of the
-        router positive), about one frame's worth."""
+    async def _read_telemetry(self, frame: int | None, routers: list[str]) -> None:
+        """Status of each router, for its counters (collisions; refused commands and
+        writes that were not ours: interference); with telemetry, its port meters too,
+        port energy as the difference from the previous reading (out of the router
+        positive), about one frame's worth. ``frame`` None: the baseline, no alarms."""
 
         async def read(rid: str) -> tuple[RouterStatus, Meters | None]:
             d = self.fleet.drivers[rid]
@@ -572,15 +577,24 @@ class Controller:
             return status, await d.read_meters() if self.options.telemetry else None
 
         results = await self.fleet.each(read, routers)
-        collided = {}
+        collided: dict[str, int] = {}
+        foreign: dict[str, dict[str, int]] = {}
         for rid, res in results.items():
             if isinstance(res, BaseException):
                 continue
             status, meters = res
-            count = status.counters["collisions"]
-            if count > self._collisions.get(rid, count):
-                collided[rid] = count - self._collisions[rid]
-            self._collisions[rid] = count
+            # read after the status: a refusal of ours may be counted here and not yet
+            # there (never the other way round), so the difference is carried over
+            own = self.fleet.drivers[rid].own_refusals
+            counted, own_before, pending = self._counters.get(rid, (status.counters, own, 0))
+            grew = {k: _grew(counted.get(k, 0), n) for k, n in status.counters.items()}
+            if grew["collisions"]:
+                collided[rid] = grew["collisions"]
+            commands = grew["command_refusals"] - (own - own_before) - pending
+            self._counters[rid] = (status.counters, own, max(0, -commands))
+            theirs = {"commands": max(0, commands), "writes": grew["write_refusals"]}
+            if any(theirs.values()):
+                foreign[rid] = theirs
             if meters is None:
                 continue
             before = self.ports.get(rid)
@@ -594,6 +608,8 @@ class Controller:
                 for m in meters.ports
             }
             self.status[rid], self.ports[rid] = status, meters
+        if frame is None:
+            return
         if collided:
             each = ", ".join(f"{r} ({n})" for r, n in collided.items())
             self.alarm(
@@ -602,6 +618,20 @@ class Controller:
                 "collision",
                 f"frame {frame}: slots collided at {each}: both packets lost (routers out of "
                 f"step by more than the guard, or a gate stuck closed)",
+            )
+        if foreign:
+            each = ", ".join(
+                f"{r} ({n['commands']} commands, {n['writes']} plain writes)"
+                for r, n in foreign.items()
+            )
+            self.alarm(
+                frame,
+                "controller",
+                "interference",
+                f"frame {frame}: writes that were not this controller's, refused unexecuted by "
+                f"{each}: another client on the bus (an attack, a misconfigured tool) is "
+                f"writing to the routers; nothing of it was carried out",
+                refused=foreign,
             )
 
     async def _latched(
@@ -647,10 +677,13 @@ class Controller:
             if self.stop_reason:
                 return
 
-    def alarm(self, frame: int | None, source: str, code: str, text: str) -> None:
+    def alarm(self, frame: int | None, source: str, code: str, text: str, **detail: object) -> None:
+        """Say it (``on_alarm``: the console, MQTT) and journal it, with ``detail`` as
+        more fields of the record."""
         log.info("alarm %s: %s", code, text)  # shown by on_alarm; logged for those who ask
         self.on_alarm(frame, source, code, text)
-        self.journal.append("alarm", {"source": source, "code": code, "message": text}, frame=frame)
+        record = {"source": source, "code": code, "message": text, **detail}
+        self.journal.append("alarm", record, frame=frame)
 
     def request_stop(self, reason: str) -> None:
         self.stop_reason = self.stop_reason or reason
@@ -670,6 +703,12 @@ class _Frame:
     end_local: float = math.nan
     late_ms: float = 0.0
     skew_us: float = math.nan
+
+
+def _grew(before: int, after: int) -> int:
+    """How much a router's counter grew: it wraps at 2**32, and a power-up restarts it
+    (a counter below its last reading: all of it is new)."""
+    return after - before if after >= before else after
 
 
 def _unreachable(exc: BaseException) -> bool:
