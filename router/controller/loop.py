@@ -58,6 +58,7 @@ SAMPLE_SHARE = 5  # ... but never more than a fifth of the links' time
 SYNC_MARGIN = 0.6  # before the first frame, wait for the skew to be this far inside the guard
 SYNC_BASELINE_S = 1.0  # sample at least this long before the first frame (the drift)
 SYNC_TIMEOUT_S = 10.0  # before the first frame, sample this long at most for the clocks to agree
+LATE_ALARM_MS = 1.0  # a frame starting this much after the one before ended: frame_late
 METER_POLL_S = 0.01  # how often to look for a frame's latched meters after it ended
 MAX_RATE_PPB = 2**31 - 1  # the arm_rate_ppb register is an i32
 
@@ -290,6 +291,19 @@ class Controller:
         await self.journal.append_async("plan", record, frame=frame)
         return _Frame(prep, routers=self._planned(), down=sorted(down), planned=planned)
 
+    def _alarm_late(self, f: _Frame, after: _Frame) -> None:
+        p = f.prep
+        budget = self._lr_options().time_limit_s
+        limit = f", its budget {budget * 1e3:.0f} ms" if budget is not None else ""
+        self.alarm(
+            p.frame,
+            "controller",
+            "frame_late",
+            f"frame {p.frame} starts {f.late_ms:.0f} ms after frame {after.prep.frame} ended: "
+            f"it was not ready in time (plan {p.plan_ms:.0f} ms{limit}, seal {p.seal_ms:.0f}, "
+            f"upload {f.upload_ms:.0f}, commit {f.commit_ms:.0f} ms)",
+        )
+
     def _lr_options(self) -> LrOptions:
         lr = self.options.lr
         if lr.time_limit_s is not None:
@@ -397,6 +411,8 @@ class Controller:
             f.late_ms = max(0.0, start_local - after.end_local) * 1e3
         if f.failed:
             return
+        if f.late_ms >= LATE_ALARM_MS and after is not None:
+            self._alarm_late(f, after)
         f.routers = [r for r in f.routers if r not in self.fleet.down]
         if not f.routers:
             f.failed["controller"] = "no router answers"

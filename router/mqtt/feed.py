@@ -35,7 +35,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from firmware_bridge.tasks import stop_tasks
 from router.journal.witness import Witness
 from router.mqtt.buffer import Message, Outbox
-from router.mqtt.commands import Received, command_name, parse_command
+from router.mqtt.commands import Received, command_kind, command_name, parse_command
 from router.mqtt.models import (
     Alarm,
     CommandReply,
@@ -302,7 +302,8 @@ class MqttFeed:
                 log.info("%s: an empty retained message deletes a retained one", message.topic)
                 continue
             self._received += 1
-            parsed = parse_command("estop" if name == "estop" else "transfer", payload, user)
+            kind = command_kind(name)
+            parsed = parse_command(kind, payload, user)
             if isinstance(parsed, CommandReply):
                 self.reply(parsed)  # malformed: answered here, nothing reaches the loop
             elif message.retain and not isinstance(parsed, EstopCommand):
@@ -322,7 +323,7 @@ class MqttFeed:
                 self.reply(
                     CommandReply(
                         id=parsed.id,
-                        command="transfer",
+                        command=kind,
                         user=user,
                         ok=False,
                         error=f"{MAX_QUEUED_COMMANDS} commands are waiting; try again later",
