@@ -130,7 +130,7 @@ class RouterFront:
     def write_coil(self, addr: int, value: bool, t: float) -> None:
         name = self._coils.get(addr)
         if name is None:
-            raise self._refuse("unmapped_address")
+            raise self._refuse_write("unmapped_address")
         if not value:
             return
         if name == "estop":

@@ -159,3 +159,57 @@ async def test_a_writer_on_the_upload_buffer_costs_no_frame_and_raises_interfere
     assert set(journaled) == set(counted) and all(
         0 < journaled[r] <= counted[r] for r in counted
     ), (journaled, counted)
+
+
+async def test_forged_commands_during_a_run_are_counted_and_journaled_as_interference(tmp_path):
+    """The review's defect 5: forged commands were refused, and nobody heard of it. Once
+    the first frame has run, a plain pymodbus client forges 7 commands to R1 (commits,
+    arms, heartbeats, a fault clear, a one-row upload) and 3 to R3 (plus one write to a
+    coil that does not exist); the controller must report exactly those, in the frames'
+    telemetry, and nothing for R2 and R4."""
+    KeyStore.init(tmp_path / "keys", bench())
+    sent: Counter[str] = Counter()
+
+    async def forge(addresses: dict[str, str], stop: asyncio.Event) -> None:
+        async with PlainClient(addresses["R1"]) as r1, PlainClient(addresses["R3"]) as r3:
+            while int((await r1.status())["frames_completed"]) < 1 and not stop.is_set():
+                await asyncio.sleep(0.01)
+            for frame in (1, 2, 3):
+                await r1.forge_commit(frame)
+            await r1.forge_arm(2, 0)
+            await r1.feed_watchdog()
+            await r1.clear_fault()
+            await r1._command("upload", upload_row=0, upload_rows=1)
+            await r3.forge_commit(9)
+            await r3.forge_arm(9, 0)
+            await r3.feed_watchdog()
+            reply = await r3.client.write_coil(40, True, device_id=r3.unit)  # no such coil
+            sent.update(R1=r1.refused, R3=r3.refused + reply.isError())
+
+    async with Twin(bundled_path(), tmp_path / "keys") as twin:
+        session = Session(config(tmp_path, on_addresses(twin.addresses), frames=3,
+                                 hardware=True))  # fmt: skip
+        async with meanwhile(functools.partial(forge, twin.addresses)):
+            result = await session.run()
+        counters = {rid: r.counters.copy() for rid, r in twin.routers.items()}
+    assert sent == {"R1": 7, "R3": 4}  # every request refused
+    assert [o.packets_delivered for o in result.outcomes] == [240] * 3
+    # the routers counted exactly those (the controller's own commands were all accepted)
+    assert {r: (c["command_refusals"], c["write_refusals"]) for r, c in counters.items()} == {
+        "R1": (7, 0),
+        "R2": (0, 0),
+        "R3": (3, 1),
+        "R4": (0, 0),
+    }
+    alarms = [r for r in read_records(result.journal) if r.kind == "alarm"]
+    assert {a.payload["code"] for a in alarms} == {"interference"}, alarms
+    assert {a.frame for a in alarms} <= {o.frame for o in result.outcomes}  # after frames
+    journaled: dict[str, Counter[str]] = {}
+    for a in alarms:
+        for rid, n in a.payload["refused"].items():
+            journaled.setdefault(rid, Counter()).update(n)
+    assert journaled == {"R1": Counter(commands=7), "R3": Counter(commands=3, writes=1)}
+    assert all(
+        "refused unexecuted by" in a.payload["message"] and a.payload["source"] == "controller"
+        for a in alarms
+    )
