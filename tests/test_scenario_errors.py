@@ -287,6 +287,9 @@ def test_cross_checks_report_every_entry():
         ["keys", "init", "--solvr=lr"],
         ["journal", "verify", "--solvr=lr"],
         ["run", "--solvr=lr"],
+        ["journal", "--solvr=lr"],  # no ACTION either: the unknown option is what is wrong
+        ["keys", "--solvr=lr"],
+        ["--solvr=lr"],
     ],
 )
 def test_an_unknown_option_shows_its_commands_usage(
@@ -296,9 +299,19 @@ def test_an_unknown_option_shows_its_commands_usage(
         main(argv)
     assert info.value.code == 2
     out, err = capsys.readouterr()
-    command = " ".join(a for a in argv if not a.startswith("-") and a != "x.toml")
-    assert out == "" and err.startswith(f"usage: ppr {command} ")
-    assert err.endswith(f"ppr {command}: error: unrecognized arguments: --solvr=lr\n")
+    command = " ".join(["ppr", *(a for a in argv if not a.startswith("-") and a != "x.toml")])
+    assert out == "" and err.startswith(f"usage: {command} ")
+    assert err.endswith(f"{command}: error: unrecognized arguments: --solvr=lr\n")
+
+
+@pytest.mark.parametrize("argv", [["journal"], ["keys"], []])
+def test_a_missing_action_is_still_required(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    command, what = " ".join(["ppr", *argv]), "ACTION" if argv else "COMMAND"
+    assert err.endswith(f"{command}: error: the following arguments are required: {what}\n")
 
 
 # --- deeply nested TOML: one located line, never a RecursionError
