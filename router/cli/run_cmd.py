@@ -218,7 +218,7 @@ async def _main(config: SessionConfig) -> int:
                 loop.remove_signal_handler(sig)
     print(summary(result.outcomes, len(result.alarms)))
     if session.twin_timing:
-        print(twin_timing_line(session.twin_timing))
+        print(twin_timing_line(session.twin_timing, result.outcomes))
     if session.controller is not None:
         for line in session.controller.stage.summary(result.outcomes):
             print(line)
