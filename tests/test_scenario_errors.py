@@ -102,6 +102,10 @@ CASES = [
         "must start at the transfer's source 'S1'",
     ),
     ("guard longer than slot", "frame.guard_us", 6000.0, "frame", "shorter than the slot"),
+    # the routers take slot_us and guard_us in whole microseconds: plan what they run
+    ("fractional guard", "frame.guard_us", 100.5, "frame.guard_us", "100.5 us is not whole"),
+    ("fractional slot", "frame.slot_ms", 5.0005, "frame.slot_ms", "5.0005 ms is 5000.5 us"),
+    ("slot under 1 us", "frame.slot_ms", 0.0001, "frame.slot_ms", "0.0001 ms is 0.1 us"),
 ]
 
 
