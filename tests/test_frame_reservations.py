@@ -136,6 +136,42 @@ def test_what_guards_keys_and_frame_numbers_is_not_writable_by_others(tmp_path: 
     assert str(info.value).endswith(f"fix with: chmod go-w {shown}")
 
 
+def test_a_key_store_in_a_folder_anyone_may_write_is_refused(tmp_path: Path):
+    """Anyone could rename the store away and put their own in its place; a folder with
+    the sticky bit (as /tmp) lets nobody but the owner rename what is in it."""
+    store = KeyStore.init(tmp_path / "shared" / "keys", bench())
+    shared = store.path.parent
+    shared.chmod(0o777)
+    with pytest.raises(KeyPermissionError) as info:
+        KeyStore.open(store.path)
+    assert str(info.value) == (
+        f"{shared}: the key store keys is in a folder anyone may write (mode 0777), who "
+        f"could swap it for their own; fix with: chmod o-w {shared}"
+    )
+    shared.chmod(0o1777)
+    KeyStore.open(store.path)
+
+
+@pytest.mark.parametrize("name", ["", "router-R1.json"])
+def test_a_routers_saved_state_writable_by_others_is_refused(tmp_path: Path, name: str):
+    """KEYS/twin-nv keeps each twin router's replay mark and latched e-stop: memory
+    others may write is refused when the twin starts, as the key store is."""
+    from sim_hw.errors import TwinError
+    from sim_hw.nv import NvMemory, NvState
+
+    nv = NvMemory(tmp_path / "twin-nv", "R1")
+    nv.save(NvState(boot_count=3, replay_mark=61, estop=True))
+    path = tmp_path / "twin-nv" / name
+    path.chmod(path.stat().st_mode | 0o002)
+    with pytest.raises(TwinError) as info:
+        nv.load()
+    shown = str(path).rstrip("/")
+    assert str(info.value).startswith(f"{shown}: writable by group or others (mode ")
+    assert str(info.value).endswith(f"fix with: chmod go-w {shown}")
+    path.chmod(path.stat().st_mode & ~0o022)
+    assert nv.load() == NvState(boot_count=3, replay_mark=61, estop=True)
+
+
 async def test_a_locked_out_folder_is_refused_before_the_bench_is_touched(tmp_path: Path):
     """The first run's routers are e-stopped; a second run on its folder, even with
     --clear-estop, must not reach them: the lock comes first."""
