@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from bench.limits import MAX_CURRENT_A, MAX_GUARD_US, MAX_SLOT_MS, MAX_VOLTAGE_V
 
@@ -36,6 +44,20 @@ class Frame(Model):
     slot_ms: Annotated[float, Field(gt=0, le=MAX_SLOT_MS, strict=True)]
     guard_us: Annotated[float, Field(ge=0, le=MAX_GUARD_US, strict=True)] = 0.0
 
+    @field_validator("slot_ms")
+    @classmethod
+    def _whole_slot_us(cls, slot_ms: float) -> float:
+        _whole_us(
+            slot_ms * 1000.0, f"{slot_ms:g} ms is {slot_ms * 1000.0:g} us", "a multiple of 0.001 ms"
+        )
+        return slot_ms
+
+    @field_validator("guard_us")
+    @classmethod
+    def _whole_guard_us(cls, guard_us: float) -> float:
+        _whole_us(guard_us, f"{guard_us:g} us is not whole", "a whole number")
+        return guard_us
+
     @model_validator(mode="after")
     def _guard_inside_slot(self) -> Frame:
         if self.guard_us >= self.slot_ms * 1000.0:
@@ -53,6 +75,13 @@ class Frame(Model):
     @property
     def length_s(self) -> float:
         return self.slots * self.slot_ms / 1000.0
+
+
+def _whole_us(us: float, what: str, fix: str) -> None:
+    """The routers take the frame geometry in whole microseconds (registers slot_us and
+    guard_us): a plan made with anything else would not be what they run."""
+    if abs(us - round(us)) > 1e-9 * max(1.0, us):
+        raise ValueError(f"{what}; the routers count whole microseconds: use {fix}")
 
 
 class Costs(Model):

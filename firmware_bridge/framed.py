@@ -1,7 +1,7 @@
 """The framed serial protocol: pure encode / decode, no I/O.
 
 It carries the register map's operations (read and write holding registers, write and
-read coils) with larger limits than Modbus, so a whole upload page travels in one frame::
+read coils) with larger limits than Modbus, so 63 slot-table rows travel in one frame::
 
     A5 5A | unit u8 | seq u8 | op u8 | length u16 | payload (length bytes) | CRC-32 u32
 
@@ -38,7 +38,7 @@ OP_WRITE = 0x10
 ERROR_FLAG = 0x80
 OPS = (OP_READ_COILS, OP_READ, OP_WRITE_COIL, OP_WRITE)
 
-MAX_REGISTERS = 2048  # one full upload page per write
+MAX_REGISTERS = 2048  # an upload command of 63 rows per write (3 in Modbus)
 MAX_PAYLOAD = 4 + 2 * MAX_REGISTERS
 
 

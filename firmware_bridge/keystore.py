@@ -371,6 +371,7 @@ class KeyStore:
                     f"{path}: writable by group or others (mode {mode:04o}); whoever can write "
                     f"it can swap keys or roll back the frame numbers; fix with: chmod go-w {path}"
                 )
+        check_parent(self.path, "key store")
         paths = [
             self._key_path(e, p) for e in self.manifest.epochs for p in [None, *self.parties()]
         ]
@@ -537,6 +538,18 @@ def _pem(key: X25519PrivateKey | Ed25519PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+def check_parent(path: Path, what: str) -> None:
+    """Refuse ``path`` in a folder anyone may write without the sticky bit (as /tmp has):
+    anyone could rename it away and put a folder of their own in its place."""
+    parent = path.absolute().parent
+    mode = _mode(parent)
+    if mode is not None and mode & 0o002 and not mode & stat.S_ISVTX:
+        raise KeyPermissionError(
+            f"{parent}: the {what} {path.name} is in a folder anyone may write (mode "
+            f"{mode:04o}), who could swap it for their own; fix with: chmod o-w {parent}"
+        )
 
 
 def _mode(path: Path) -> int | None:

@@ -21,6 +21,7 @@ Access = Literal["r", "w", "rw"]
 # registers per type; "bytes" fields say their own size
 _WIDTH = {"bool": 1, "u16": 1, "u32": 2, "u64": 4, "i32": 2, "i64": 4}
 _SIGNED = {"i32", "i64"}
+_ROW_REGISTERS = 32  # a sealed entry and its pad byte (the map's entry_registers)
 
 
 class RegisterMapError(Exception):
@@ -71,6 +72,21 @@ class Block:
     repeat: int = 1
     stride: int = 0
     twin_only: bool = False
+    # a command whose last field holds this field's count of rows: it is written as the
+    # block's first registers, up to the end of those rows (cmd_upload)
+    rows: str | None = None
+
+    @property
+    def tag(self) -> Field:
+        """A command block's tag: the field the router checks the rest of the write by."""
+        return next(f for f in self.fields if f.name.endswith("_tag"))
+
+    def written(self, rows: int = 0) -> int:
+        """Registers of a whole command write: the block, or with ``rows``, up to the end
+        of that many rows of its last field."""
+        if self.rows is None:
+            return self.size
+        return self.fields[-1].address - self.start + rows * _ROW_REGISTERS
 
     @property
     def size(self) -> int:
@@ -155,6 +171,7 @@ class RegisterMap:
                     "repeat": b.repeat,
                     "stride": b.stride,
                     "twin_only": b.twin_only,
+                    "rows": b.rows,
                     "doc": b.doc,
                     "fields": [
                         {
@@ -212,6 +229,7 @@ def parse_map(data: Mapping[str, Any]) -> RegisterMap:
                 repeat=raw.get("repeat", 1),
                 stride=raw.get("stride", 0),
                 twin_only=raw.get("twin_only", False),
+                rows=raw.get("rows"),
             )
         )
     rmap = RegisterMap(
@@ -235,7 +253,13 @@ def _check(rmap: RegisterMap) -> None:
         for (_, end, name), (start, _, other) in itertools.pairwise(spans):
             if start < end:
                 raise RegisterMapError(f"blocks {name} and {other} overlap")
+    if rmap.params["entry_registers"] != _ROW_REGISTERS:
+        raise RegisterMapError(f"entry_registers is {_ROW_REGISTERS}, the rows' width")
     for b in rmap.blocks:
+        if b.rows is not None and (b.field(b.rows).type != "u16" or b.fields[-1].type != "bytes"):
+            raise RegisterMapError(
+                f"block {b.name}: rows are counted by a u16 before a bytes field"
+            )
         if b.repeat > 1 and b.stride < b.size:
             raise RegisterMapError(f"block {b.name}: stride {b.stride} < size {b.size}")
         if b.end > 0x10000:

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for ppr: the Debian packages the tests drive for real
 # (a Mosquitto broker, socat for pseudo-terminal pairs, Chromium and its driver for the
-# web terminal's browser tests) and a virtual environment with the project and its test
-# extra. Safe to run again.
+# web terminal's browser tests), Mosquitto's command-line clients (docs/mqtt.md uses
+# them) and a virtual environment with the project and its test extra. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(mosquitto socat chromium chromium-driver)
+DEBIAN_PACKAGES=(mosquitto mosquitto-clients socat chromium chromium-driver)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -11,9 +11,8 @@ Syntax: ``KIND[=VALUE][@ROUTER]``, for example::
     stuck-closed=R2:3    gate of port 3 of R2 never opens
     trip=L23             line (or SOP) L23 is held open by its breaker
     skew=300@R2          R2's clock jumps 300 us ahead
-    bank-flip@R2         R2's staging memory flips a bit of every slot-table write (a
-                         failing RAM, or another writer on the bus): its commits fail
-                         their CRC check
+    bank-flip@R2         R2's upload buffer flips a bit of every upload (a failing
+                         memory): its commits fail their CRC check
 """
 
 from __future__ import annotations

@@ -34,13 +34,18 @@ class RouterFront:
         self.diagnostics = diagnostics
         self.map = register_map()
         self.blocks = [b for b in self.map.blocks if b.table == "holding"]
-        self.window = self.map.block("upload_window")
-        self.top = self.window.end  # reads below this (reserved ones read 0) are mapped
+        # reads below this (reserved registers read 0) are mapped
+        self.top = max(b.end for b in self.blocks if not b.twin_only)
         self._coils = {f.address: f.name for f in self.map.block("control").fields}
         self._commands = {b.start: b for b in self.map.blocks if b.name.startswith("cmd_")}
 
     def _refuse(self, condition: str) -> DeviceException:
         return DeviceException(self.desc.reply_code(condition))
+
+    def _refuse_write(self, condition: str) -> DeviceException:
+        """A plain write refused: counted, since none is ever the owner's (interference)."""
+        self.model.counters["write_refusals"] += 1
+        return self._refuse(condition)
 
     # --- holding registers ------------------------------------------------------------
 
@@ -54,12 +59,6 @@ class RouterFront:
         out = [0] * count
         for block in self.blocks:
             if block.end <= addr or block.start >= end:
-                continue
-            if block is self.window:
-                lo, hi = max(addr, block.start), min(end, block.end)
-                data = self.model.read_window(2 * (lo - block.start), 2 * (hi - lo))
-                for i in range(hi - lo):
-                    out[lo - addr + i] = int.from_bytes(data[2 * i : 2 * i + 2], "big")
                 continue
             for instance in range(block.repeat):
                 base = block.start + instance * block.stride
@@ -75,48 +74,46 @@ class RouterFront:
         return out
 
     def write(self, addr: int, values: Sequence[int], t: float) -> None:
-        end = addr + len(values)
+        """Only commands are written: one write of a whole command block (cmd_upload: up
+        to the end of the rows it says it carries). Anything else is refused, counted."""
         if not 1 <= len(values) <= 2048:
-            raise self._refuse("too_many_registers")
-        w = self.window
-        if w.start <= addr and end <= w.end:
-            data = b"".join(v.to_bytes(2, "big") for v in values)
-            self.model.write_window(2 * (addr - w.start), data)
-            return
+            raise self._refuse_write("too_many_registers")
         command = self._commands.get(addr)
-        if command is not None and end == command.end:
+        if command is not None and len(values) == command.written(self._rows(command, values)):
             return self._command(command, values, t)
-        if any(b.start < end and addr < b.end for b in self._commands.values()):
-            raise self._refuse("partial_field")  # a command is one write of its whole block
-        config = self.map.block("config")
-        fields = [f for f in config.fields if f.address < end and f.address + f.registers > addr]
-        if not fields or addr < config.start or end > config.end:
-            raise self._refuse("read_only" if addr < self.top else "unmapped_address")
-        if fields[0].address < addr or fields[-1].address + fields[-1].registers > end:
-            raise self._refuse("partial_field")
-        if any(f.access == "r" for f in fields):
-            raise self._refuse("read_only")
-        decoded = {f.name: int(f.decode(values[f.address - addr :])) for f in fields}
-        for name, value in decoded.items():
-            if (
-                name == "upload_page"
-                and value * self.map.params["window_entries"]
-                >= (self.map.params["bank_entries_max"])
-            ):
-                raise self._refuse("bad_value")
-            self.model.config[name] = value
+        if any(b.start < addr + len(values) and addr < b.end for b in self._commands.values()):
+            raise self._refuse_write("partial_field")  # a command is one write of its block
+        raise self._refuse_write("read_only" if addr < self.top else "unmapped_address")
+
+    def _rows(self, block: Block, values: Sequence[int]) -> int:
+        """The rows a write of ``block`` says it carries (0: none, or not such a block)."""
+        if block.rows is None:
+            return 0
+        f = block.field(block.rows)
+        at = f.address - block.start
+        rows = int(f.decode(values[at:])) if len(values) >= at + f.registers else 0
+        return rows if 1 <= rows <= self.map.params["upload_rows_max"] else -1
 
     def _command(self, block: Block, values: Sequence[int], t: float) -> None:
-        """An authenticated command: the registers before the tag are the signed body."""
-        tag_field = block.fields[-1]
-        n = tag_field.address - block.start
-        body = b"".join(v.to_bytes(2, "big") for v in values[:n])
-        tag = b"".join(v.to_bytes(2, "big") for v in values[n:])
+        """An authenticated command: every register written but the tag is the signed
+        body; a ``bytes`` field other than the tag (cmd_upload's rows) is its data."""
+        tag = block.tag
+        at = tag.address - block.start
+        data = _bytes(values[at + tag.registers :])
         fields = {
-            f.name: int(f.decode(values[f.address - block.start :])) for f in block.fields[:-1]
+            f.name: int(f.decode(values[f.address - block.start :]))
+            for f in block.fields
+            if f.type != "bytes"
         }
         try:
-            self.model.command(block.name.removeprefix("cmd_"), fields, body, tag, t)
+            self.model.command(
+                block.name.removeprefix("cmd_"),
+                fields,
+                _bytes(values[:at]) + data,
+                _bytes(values[at : at + tag.registers]),
+                t,
+                data,
+            )
         except CommandRefused:
             raise self._refuse("command_refused") from None
 
@@ -133,7 +130,7 @@ class RouterFront:
     def write_coil(self, addr: int, value: bool, t: float) -> None:
         name = self._coils.get(addr)
         if name is None:
-            raise self._refuse("unmapped_address")
+            raise self._refuse_write("unmapped_address")
         if not value:
             return
         if name == "estop":
@@ -152,7 +149,7 @@ class RouterFront:
                 "port_count": m.ports,
                 "storage_places": m.storage,
                 "bank_entries_max": rmap.params["bank_entries_max"],
-                "window_entries": rmap.params["window_entries"],
+                "upload_rows_max": rmap.params["upload_rows_max"],
                 "firmware_version": self.desc.firmware_version,
                 "key_epoch": m.headers.epoch or self.key_epoch,
             }
@@ -231,3 +228,7 @@ class RouterFront:
                 "latched_start_ns": max(0, round(m.latched_start * 1e3)),
             }
         return {}
+
+
+def _bytes(values: Sequence[int]) -> bytes:
+    return b"".join(v.to_bytes(2, "big") for v in values)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,7 +37,11 @@ class NvMemory:
         self.path = None if directory is None else directory / f"router-{router_id}.json"
 
     def load(self) -> NvState:
-        if self.path is None or not self.path.exists():
+        if self.path is None:
+            return NvState()
+        for path in (self.path.parent, self.path):
+            _check_mode(path)
+        if not self.path.exists():
             return NvState()
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -55,3 +60,18 @@ class NvMemory:
         # no fsync: the twin's power cut is its process ending, which the page cache survives
         tmp.write_text(json.dumps(asdict(state)), encoding="utf-8")
         os.replace(tmp, self.path)
+
+
+def _check_mode(path: Path) -> None:
+    """What a router keeps across power-up guards replays (the replay mark) and safety
+    (a latched e-stop): memory anyone else may write is refused, as the key store is."""
+    try:
+        mode = stat.S_IMODE(path.stat(follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return
+    if mode & 0o022:
+        raise TwinError(
+            f"{path}: writable by group or others (mode {mode:04o}); whoever can write it "
+            f"can roll back a router's replay mark or clear its latched e-stop; fix with: "
+            f"chmod go-w {path}"
+        )

@@ -156,7 +156,6 @@ class RouterModel:
         self.command_keys = command_keys
         self.headers = RouterHeaderState(ring)
         self.config: dict[str, int] = {
-            "upload_page": 0,
             "frame_slots": frame_slots,
             "slot_us": slot_us,
             "guard_us": guard_us,
@@ -165,7 +164,8 @@ class RouterModel:
         self.watchdog_ms = 0
         self.owner: Owner | None = None
         self.claims = 0  # since power-up: the low half of the challenge
-        self.rows = bytearray(_MAP.params["bank_entries_max"] * ROW_BYTES)  # upload buffer
+        # the upload buffer: written only by the owner's cmd_upload, opened by a commit
+        self.rows = bytearray(_MAP.params["bank_entries_max"] * ROW_BYTES)
         self.staging = "empty"
         self.staged: Run | None = None
         self.live: Run | None = None
@@ -191,7 +191,7 @@ class RouterModel:
         self.frame_shortfall: dict[int, float] = {}
         self.latched_shortfall = 0.0
         self.latched_start = 0.0  # true time (us) the latched frame started
-        self.flip_bank_writes = 0  # injected fault: > 0 flips a bit of each window write
+        self.flip_bank_writes = 0  # injected fault: > 0 flips a bit of each upload
         self.bank_flips = 0
         self.nv = nv or NvMemory(None, router_id)
         self._power_up(self.nv.load())
@@ -285,17 +285,26 @@ class RouterModel:
 
     # --- commands -----------------------------------------------------------------------
 
-    def command(self, kind: str, fields: dict[str, int], body: bytes, tag: bytes, t: float) -> None:
-        """Carry out an authenticated command, or raise ``CommandRefused`` having changed
-        nothing but the refusal counter."""
+    def command(
+        self,
+        kind: str,
+        fields: dict[str, int],
+        body: bytes,
+        tag: bytes,
+        t: float,
+        data: bytes = b"",
+    ) -> None:
+        """Carry out an authenticated command (``data``: an upload's rows, also in
+        ``body``), or raise ``CommandRefused`` having changed nothing but the refusal
+        counter."""
         try:
-            self._carry_out(kind, fields, body, tag, t)
+            self._carry_out(kind, fields, body, tag, t, data)
         except CommandRefused:
             self.counters["command_refusals"] += 1
             raise
 
     def _carry_out(
-        self, kind: str, fields: dict[str, int], body: bytes, tag: bytes, t: float
+        self, kind: str, fields: dict[str, int], body: bytes, tag: bytes, t: float, data: bytes
     ) -> None:
         code = _MAP.code("command", kind)
         if kind == "claim":
@@ -306,6 +315,10 @@ class RouterModel:
             raise CommandRefused("not the owner's session")
         if not self.command_keys[owner.epoch].verify(code, body, tag):
             raise CommandRefused("tag does not verify")
+        if kind == "upload" and fields["upload_row"] + fields["upload_rows"] > len(self.rows) // (
+            ROW_BYTES
+        ):
+            raise CommandRefused("rows past the end of the upload buffer")
         seq = fields[f"{prefix}_seq"]
         if seq == owner.seq and owner.last == (kind, body, tag):
             return None  # a master whose reply was lost repeats it: answered, not redone
@@ -315,6 +328,8 @@ class RouterModel:
         self.last_beat = t  # every command of the owner feeds the watchdog
         if kind == "heartbeat":
             self.watchdog_ms = fields["heartbeat_watchdog_ms"]
+        elif kind == "upload":
+            self.upload(fields["upload_row"], data)
         elif kind == "commit":
             self.commit(fields)
         elif kind == "arm":
@@ -344,20 +359,16 @@ class RouterModel:
         self.watchdog_ms, self.last_beat = fields["claim_watchdog_ms"], t
         return None
 
-    def write_window(self, offset: int, data: bytes) -> None:
-        """Write the upload buffer. A committed bank was opened out of it: it stays."""
-        base = self.config["upload_page"] * _MAP.params["window_entries"] * ROW_BYTES
-        start = base + offset
+    def upload(self, row: int, data: bytes) -> None:
+        """Rows into the upload buffer (the owner's cmd_upload). A committed bank was
+        opened out of it: it stays."""
+        start = row * ROW_BYTES
         self.rows[start : start + len(data)] = data
         if self.flip_bank_writes and data:
-            self.rows[start] ^= 0x01  # what the bus wrote is not what the memory holds
+            self.rows[start] ^= 0x01  # what the command wrote is not what the memory holds
             self.bank_flips += 1
         if self.staging == "empty":
             self.staging = "loading"
-
-    def read_window(self, offset: int, length: int) -> bytes:
-        base = self.config["upload_page"] * _MAP.params["window_entries"] * ROW_BYTES
-        return bytes(self.rows[base + offset : base + offset + length])
 
     def commit(self, fields: dict[str, int]) -> None:
         frame, count, crc = (fields[k] for k in ("commit_frame", "commit_count", "commit_crc"))

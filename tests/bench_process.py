@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench import bundled_path
 from bench.toml_write import dumps
-from firmware_bridge.driver import open_driver
+from firmware_bridge.driver import RouterStatus, open_driver
 
 ADDRESS = re.compile(r"^\s+(\S+)\s+(modbus-tcp://\S+)$")
 
@@ -90,10 +90,16 @@ def wait_line(proc: subprocess.Popen[str], needle: str, timeout: float = 120) ->
     raise AssertionError(f"no line with {needle!r} from {proc.args}:\n{''.join(seen)}")
 
 
-async def router_states(addresses: dict[str, str]) -> dict[str, str]:
-    async def one(rid: str, address: str) -> str:
-        async with open_driver(address, rid) as d:
-            return (await d.read_status()).state
+async def router_statuses(addresses: dict[str, str]) -> dict[str, RouterStatus]:
+    """Each router's status, read by a client without keys."""
 
-    states = await asyncio.gather(*(one(r, a) for r, a in addresses.items()))
-    return dict(zip(addresses, states, strict=True))
+    async def one(rid: str, address: str) -> RouterStatus:
+        async with open_driver(address, rid) as d:
+            return await d.read_status()
+
+    statuses = await asyncio.gather(*(one(r, a) for r, a in addresses.items()))
+    return dict(zip(addresses, statuses, strict=True))
+
+
+async def router_states(addresses: dict[str, str]) -> dict[str, str]:
+    return {rid: s.state for rid, s in (await router_statuses(addresses)).items()}

@@ -99,7 +99,9 @@ async def _frames(client: aiomqtt.Client, seen: set[int]) -> None:
         seen.add(FrameSummary.model_validate_json(message.payload).frame)  # type: ignore[arg-type]
 
 
-def publish_v5(broker: Broker, user: str, password: str, topic: str, payload: bytes) -> int:
+def publish_v5(
+    broker: Broker, user: str, password: str, topic: str, payload: bytes, retain: bool = False
+) -> int:
     """Publish once with QoS 1 over MQTT 5 and return the reason code of the broker's
     PUBACK (0: accepted, 16: accepted with no subscriber, 135: not authorized). MQTT
     3.1.1 acknowledges a refused publish like an accepted one, and aiomqtt drops the
@@ -112,7 +114,7 @@ def publish_v5(broker: Broker, user: str, password: str, topic: str, payload: by
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     try:
-        client.publish(topic, payload, qos=1).wait_for_publish(WAIT_S)
+        client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(WAIT_S)
         assert done.wait(WAIT_S), f"no PUBACK for {topic}"
     finally:
         client.disconnect()

@@ -9,8 +9,10 @@ import hmac
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from firmware_bridge.driver.commands import command_registers
 from firmware_bridge.headers import command_key
 from firmware_bridge.headers.vectors import CONTROLLER_PRIVATE, EPOCH, ROUTER, ROUTER_PRIVATE
+from firmware_bridge.registers import register_map
 
 
 def hkdf_sha256(salt: bytes, ikm: bytes, info: bytes) -> bytes:
@@ -50,3 +52,20 @@ def test_any_flipped_bit_or_other_kind_is_refused():
         bad[i // 8] ^= 1 << (i % 8)
         assert not key.verify(3, body, bytes(bad))
     assert not any(key.verify(kind, body, tag) for kind in range(256) if kind != 3)
+
+
+def test_an_upload_command_is_laid_out_and_tagged_as_the_map_says():
+    """cmd_upload by hand from docs/register-map.md: session, seq, row, rows, the tag,
+    then the rows; the tag over the prefix (kind 8) and every other register written."""
+    ctl = X25519PrivateKey.from_private_bytes(CONTROLLER_PRIVATE)
+    rtr = X25519PrivateKey.from_private_bytes(ROUTER_PRIVATE)
+    key = command_key(ctl, rtr.public_key(), ROUTER, EPOCH, controller=True)
+    rows = [0xA000 + i for i in range(64)]  # two rows of 32 registers
+    regs = command_registers(register_map(), key, "upload", session=0x01020304, seq=9,
+                             row=70, rows=2, data=rows)  # fmt: skip
+    head = [0x0102, 0x0304, 0x0000, 0x0009, 70, 2]
+    assert len(regs) == 14 + 64 and regs[:6] == head and regs[14:] == rows
+    body = b"".join(r.to_bytes(2, "big") for r in head + rows)
+    message = bytes([1, 8, 0, ROUTER.index, 0, EPOCH]) + body
+    tag = hmac.new(key.secret, message, hashlib.sha256).digest()[:16]
+    assert b"".join(r.to_bytes(2, "big") for r in regs[6:14]) == tag

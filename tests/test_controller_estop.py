@@ -85,6 +85,17 @@ async def test_a_latched_estop_outlives_the_run_until_an_operator_clears_it(tmp_
         cleared = run("second", "--clear-estop")
         assert cleared.returncode == 0, cleared.stdout + cleared.stderr
         assert "1 frame: 1 ran, 0 skipped" in cleared.stdout
+    # what was cleared is on record, after the run's start, router by router
+    records = journal_ok(tmp_path / "second", keys)
+    kinds = [r.kind for r in records]
+    alarms = [r.payload for r in records if r.kind == "alarm"]
+    assert [(a["source"], a["code"]) for a in alarms] == [
+        (r, "fault_cleared") for r in ("R1", "R2", "R3", "R4")
+    ]
+    assert alarms[0]["message"] == (
+        "at start: router R1's latched e-stop was cleared (--clear-estop; alarm bits: estop)"
+    )
+    assert kinds.index("start") < kinds.index("alarm") < kinds.index("plan")
 
 
 async def test_a_stop_before_the_routers_are_set_up_still_stops_the_run(tmp_path: Path):

@@ -139,6 +139,19 @@ async def test_controller_killed_mid_frame_routers_go_safe_and_a_restart_resumes
         )
         assert again.returncode == 0, again.stdout + again.stderr
         records = list(read_records(out / "journal.sqlite"))
+        # the routers the killed controller left safe were cleared, and the journal says so
+        restart = max(i for i, r in enumerate(records) if r.kind == "start")
+        alarms = [r.payload for r in records[restart:] if r.kind == "alarm"]
+        cleared = [a for a in alarms if a["code"] == "fault_cleared"]
+        assert sorted(a["source"] for a in cleared) == [
+            "R1",
+            "R2",
+            "R3",
+            "R4",
+        ]
+        assert all(
+            "was safe, its watchdog having opened its gates" in a["message"] for a in cleared
+        )
         resumed = [r.frame for r in records if r.kind == "plan" and r.frame > last]
         assert len(resumed) == 2 and min(resumed) > last
         done = [r for r in records if r.kind == "frame" and r.frame in resumed]

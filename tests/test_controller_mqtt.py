@@ -232,8 +232,17 @@ async def test_an_mqtt_estop_opens_every_gate_and_ends_the_run(tmp_path: Path, b
         await dash.wait(lambda: dash.payloads(f"{TREE}/status")[-1:] == [b"offline"], "offline")
     reply = replies(dash)[-1]
     assert (reply.id, reply.command, reply.ok) == ("op-9", "estop", True)
+    assert reply.detail == "every gate opened; the run stops"
     alarms = [json.loads(p) for p in dash.payloads(f"{TREE}/alarm")]
     assert any(a["code"] == "estop" and a["severity"] == "critical" for a in alarms)
+    # the reply says the gates opened only once they had: after the e-stop's own alarm
+    order = [
+        "reply" if str(m.topic).endswith("/cmd/reply") else json.loads(m.payload)["code"]  # type: ignore[arg-type]
+        for m in dash.messages
+        if str(m.topic).endswith(("/cmd/reply", "/alarm"))
+    ]
+    last_reply = max(i for i, what in enumerate(order) if what == "reply")
+    assert order.index("estop") < last_reply, order
     records = list(read_records(run.journal))
     (stop,) = [r.payload for r in records if r.kind == "estop"]
     assert stop["reason"] == "MQTT e-stop by op: drill" and stop["failed"] == {}

@@ -3,6 +3,7 @@ frame that ran is journaled, kept on the outcome and added to the run summary.""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -58,3 +59,38 @@ async def test_a_stage_decides_each_frames_transfers(tmp_path):
     assert [p["stage"] for p in plans] == [
         {"name": "alternate", "kept": k} for k in ("T1", "T2", "T1")
     ]
+
+
+@dataclass
+class SlowSecondFrame:
+    """The market's place, taking 2.5 s (2.5 frames) to decide the run's second frame:
+    that frame cannot start when the first one ends."""
+
+    name: str = "slow"
+
+    def prepare(self, index, frame, base, topology):
+        if index == 1:
+            time.sleep(2.5)  # in the planning worker thread, as a slow planner would
+        return StageOutput(base)
+
+    def settled(self, output, settlement):
+        return {}
+
+    def summary(self, outcomes):
+        return []
+
+
+async def test_a_frame_that_is_not_ready_in_time_raises_frame_late(tmp_path):
+    session = Session(config(tmp_path, bench(), frames=3, stage=SlowSecondFrame()))
+    result = await session.run()
+    assert len(result.outcomes) == 3
+    second = result.outcomes[1]
+    # the first frame ends FIRST_LEAD_S (0.5 s) + its 1 s after it was armed, and the
+    # second's planning, begun once that arm returned, takes 2.5 s: at least 1 s late
+    assert second.late_ms >= 1000 and not second.skipped
+    records = [r for r in read_records(result.journal) if r.kind == "alarm"]
+    late = [r for r in records if r.payload["code"] == "frame_late"]
+    assert [r.frame for r in late] == [second.frame], records
+    text = late[0].payload["message"]
+    assert text.startswith(f"frame {second.frame} starts {second.late_ms:.0f} ms after frame ")
+    assert f"plan {second.plan_ms:.0f} ms" in text

@@ -81,3 +81,18 @@ def test_design_documents_every_scenario_field():
     documented = {word for code in codes for word in re.findall(r"[a-z_]+", code)}
     missing = sorted(_scenario_fields(models.Scenario, set()) - documented)
     assert not missing, f"docs/design.md's scenario table does not name: {missing}"
+
+
+# commands the docs tell a reader to run -> the Debian package that has them
+DEBIAN_COMMANDS = {"mosquitto_pub": "mosquitto-clients", "mosquitto_sub": "mosquitto-clients",
+                   "mosquitto_passwd": "mosquitto", "socat": "socat"}  # fmt: skip
+
+
+def test_setup_installs_what_the_docs_use():
+    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    packages = re.search(r"^DEBIAN_PACKAGES=\(([^)]*)\)", setup, flags=re.M)
+    assert packages is not None
+    used = {c for page in PAGES for c in DEBIAN_COMMANDS if c in page.read_text(encoding="utf-8")}
+    assert "mosquitto_pub" in used  # docs/mqtt.md's examples
+    missing = {DEBIAN_COMMANDS[c] for c in used} - set(packages.group(1).split())
+    assert not missing, f"scripts/setup.sh does not install {missing}, which the docs use"

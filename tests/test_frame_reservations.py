@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -20,7 +21,7 @@ from firmware_bridge.headers.errors import KeyPermissionError
 from firmware_bridge.keystore import SEALED_FRAMES, FrameReservationError, KeyStore
 from router.controller.session import Session
 from router.journal import JournalLockedError, read_records
-from tests.bench_process import TwinProcess, ppr, router_states
+from tests.bench_process import TwinProcess, ppr, router_states, router_statuses
 from tests.controller_support import bench, config
 
 pytestmark = pytest.mark.timeout(180)
@@ -70,19 +71,57 @@ async def test_a_reservation_behind_the_journal_is_refused_until_the_epoch_turns
 
 async def test_a_reservation_behind_the_routers_is_refused_with_another_out(tmp_path: Path):
     """The issue's case: a new output folder has a new journal, but the routers remember
-    the frames they ran; resealing frame 1 under the same keys is refused."""
+    the frames they ran, even across a power cycle (their replay mark, when the frame
+    and staged-frame registers read 0 again); resealing those frames under the same
+    keys is refused."""
     keys = tmp_path / "keys"
     KeyStore.init(keys, bench())
     with TwinProcess(keys) as twin:
         scenario = load_scenario(twin.scenario_file(tmp_path / "bench.toml"))
-        ran = await Session(config(tmp_path, scenario, frames=1, hardware=True)).run()
-        assert [o.frame for o in ran.outcomes] == [1]
+        ran = await Session(config(tmp_path, scenario, frames=2, hardware=True)).run()
+        assert [o.frame for o in ran.outcomes] == [1, 2]
         roll_back(keys, 0, 1)
         elsewhere = config(tmp_path, scenario, frames=1, hardware=True)
         elsewhere.out_dir = tmp_path / "elsewhere"
-        with pytest.raises(FrameReservationError, match=r"but router R1 has seen frame 1: "):
+        with pytest.raises(FrameReservationError, match=r"but router R1 has seen frame 2: "):
             await Session(elsewhere).run()
+    with TwinProcess(keys) as twin:  # a power cycle: the routers forget all but NV memory
+        scenario = load_scenario(twin.scenario_file(tmp_path / "bench.toml"))
+        statuses = (await router_statuses(twin.addresses)).values()
+        assert {(s.frame, s.staged_frame, s.replay_mark) for s in statuses} == {(0, 0, 2)}
+        elsewhere = config(tmp_path, scenario, frames=1, hardware=True)
+        elsewhere.out_dir = tmp_path / "elsewhere"
+        with pytest.raises(FrameReservationError) as info:
+            await Session(elsewhere).run()
+    assert (
+        "but router R1 has seen frame 2: the reservation was deleted or rolled back, and "
+        "frames 1..2 may be sealed again under epoch 1's keys. Start a new epoch"
+    ) in str(info.value)
     assert not elsewhere.out_dir.exists()  # nothing written
+
+
+async def test_a_rolled_back_reservation_is_refused_by_the_witnessed_journals(tmp_path: Path):
+    """The twin of ppr run is factory-new each run and another --out has no journal yet:
+    what is left to tell the frames 1..2 were sealed is the witness the key store keeps
+    of the first run's journal. Its reservation number alone rolled back (an edit, a
+    restored backup of the number): refused with the advice."""
+    first = await Session(config(tmp_path, bench(), frames=2)).run()
+    assert [o.frame for o in first.outcomes] == [1, 2] and first.witness is not None
+    keys = tmp_path / "keys"
+    kept = json.loads((keys / SEALED_FRAMES).read_text())
+    assert kept["frame"] == 2 and kept["journals"]
+    (keys / SEALED_FRAMES).write_text(json.dumps(dict(kept, frame=0)) + "\n")
+    elsewhere = config(tmp_path, bench(), frames=1)
+    elsewhere.out_dir = tmp_path / "elsewhere"
+    with pytest.raises(FrameReservationError) as info:
+        await Session(elsewhere).run()
+    journal = first.witness.journal
+    assert str(info.value).startswith(
+        f"{keys / SEALED_FRAMES}: reserves frames up to 0, but a journal witnessed in "
+        f"{keys / SEALED_FRAMES} (id {journal[:16]}) has seen frame 2: the reservation was "
+        "deleted or rolled back, and frames 1..2 may be sealed again under epoch 1's keys."
+    )
+    assert not elsewhere.out_dir.exists()
 
 
 @pytest.mark.parametrize("name", ["store.json", SEALED_FRAMES, ".", "epoch-0001"])
@@ -95,6 +134,42 @@ def test_what_guards_keys_and_frame_numbers_is_not_writable_by_others(tmp_path: 
     shown = store.path if name == "." else path
     assert str(info.value).startswith(f"{shown}: writable by group or others (mode ")
     assert str(info.value).endswith(f"fix with: chmod go-w {shown}")
+
+
+def test_a_key_store_in_a_folder_anyone_may_write_is_refused(tmp_path: Path):
+    """Anyone could rename the store away and put their own in its place; a folder with
+    the sticky bit (as /tmp) lets nobody but the owner rename what is in it."""
+    store = KeyStore.init(tmp_path / "shared" / "keys", bench())
+    shared = store.path.parent
+    shared.chmod(0o777)
+    with pytest.raises(KeyPermissionError) as info:
+        KeyStore.open(store.path)
+    assert str(info.value) == (
+        f"{shared}: the key store keys is in a folder anyone may write (mode 0777), who "
+        f"could swap it for their own; fix with: chmod o-w {shared}"
+    )
+    shared.chmod(0o1777)
+    KeyStore.open(store.path)
+
+
+@pytest.mark.parametrize("name", ["", "router-R1.json"])
+def test_a_routers_saved_state_writable_by_others_is_refused(tmp_path: Path, name: str):
+    """KEYS/twin-nv keeps each twin router's replay mark and latched e-stop: memory
+    others may write is refused when the twin starts, as the key store is."""
+    from sim_hw.errors import TwinError
+    from sim_hw.nv import NvMemory, NvState
+
+    nv = NvMemory(tmp_path / "twin-nv", "R1")
+    nv.save(NvState(boot_count=3, replay_mark=61, estop=True))
+    path = tmp_path / "twin-nv" / name
+    path.chmod(path.stat().st_mode | 0o002)
+    with pytest.raises(TwinError) as info:
+        nv.load()
+    shown = str(path).rstrip("/")
+    assert str(info.value).startswith(f"{shown}: writable by group or others (mode ")
+    assert str(info.value).endswith(f"fix with: chmod go-w {shown}")
+    path.chmod(path.stat().st_mode & ~0o022)
+    assert nv.load() == NvState(boot_count=3, replay_mark=61, estop=True)
 
 
 async def test_a_locked_out_folder_is_refused_before_the_bench_is_touched(tmp_path: Path):

@@ -14,10 +14,11 @@ import pytest
 
 from firmware_bridge.keystore import KeyStore
 from router.controller.session import Session
-from router.journal import Entry, Journal, JournalCorruptError, read_records
-from router.journal.witness import make_witness, parse_witness
+from router.journal import Entry, Journal, JournalCorruptError, read_records, verify_journal
+from router.journal.records import canonical_payload
+from router.journal.witness import check_witness, make_witness, parse_witness, witnessed_frames
 from tests.bench_process import ppr
-from tests.controller_support import bench, config
+from tests.controller_support import bench, config, untimed
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -110,5 +111,25 @@ async def test_a_restart_on_a_long_journal_runs_its_first_frame(tmp_path: Path):
         (records, False),
         (records + 1, False),
     ]
-    assert result.alarms == []
+    assert untimed(result.alarms) == []
     assert result.verified.ok
+
+
+def test_a_witness_kept_before_it_named_the_last_frame_still_verifies(tmp_path: Path):
+    """Key stores kept witnesses before they carried ``last_frame``: signed, by the first
+    rule, over the other fields alone. They still verify (and name no frame)."""
+    store = KeyStore.init(tmp_path / "keys", bench())
+    path = tmp_path / "journal.sqlite"
+    with Journal.open(path, store.signing_key()) as journal:
+        journal.append("frame", {"phase": "reserved"}, frame=1)
+        tail = journal.tail()
+        old = {"journal": journal.genesis_hash.hex(), "records": tail.seq,
+               "head": tail.hash.hex(), "frame": None,
+               "time": "2026-12-01T10:00:00.000+00:00"}  # fmt: skip
+        signed = journal.sign(b"ppr-journal-witness/1\n" + canonical_payload(old).encode())
+    witness = parse_witness({**old, "signature": signed.hex()})
+    assert witness is not None and witness.last_frame is None
+    report = verify_journal(path, store.signing_public_key())
+    verdict = check_witness(report, witness, store.signing_public_key())
+    assert verdict.ok, verdict.text
+    assert witnessed_frames({witness.journal: witness.model_dump(mode="json")}) == {}

@@ -43,17 +43,26 @@ async def test_only_operators_command_and_the_journal_names_them(tmp_path: Path)
     secret.write_text(USERS["ppr-controller"] + "\n")
     secret.chmod(0o600)
     with Broker(tmp_path / "broker", users=USERS, shipped=SHIPPED) as broker:
+
+        async def publish(user: str, topic: str, payload: bytes, retain: bool = False) -> int:
+            return await asyncio.to_thread(
+                publish_v5, broker, user, USERS[user], f"{TREE}/{topic}", payload, retain
+            )
+
+        # left on the broker by an operator's client that publishes with retain: never
+        # carried out by a controller that connects later (not even an e-stop)
+        stale = b'{"id": "stale", "reason": "retained"}'
+        assert await publish("operator1", "cmd/operator1/estop", stale, retain=True) in ACCEPTED
+        stale_transfer = transfer("stale-t", "XR")
+        assert await publish("operator1", "cmd/operator1/transfer", stale_transfer, True) in (
+            ACCEPTED
+        )
         url = f"mqtt://ppr-controller@127.0.0.1:{broker.port}"
         cfg = config(tmp_path, bench(), frames=4, mqtt=url, mqtt_password_file=secret)
         session = Session(cfg)
         async with listening(broker, user="dashboard", password=USERS["dashboard"]) as dash:
             run = asyncio.create_task(session.run())
             await until(lambda: dash.payloads(f"{TREE}/frame"), "a first frame", timeout=120)
-
-            async def publish(user: str, topic: str, payload: bytes) -> int:
-                return await asyncio.to_thread(
-                    publish_v5, broker, user, USERS[user], f"{TREE}/{topic}", payload
-                )
 
             # read-only users and other names are refused by the broker itself
             assert await publish("dashboard", "cmd/dashboard/transfer", transfer("d", "XD")) == (
@@ -84,8 +93,10 @@ async def test_only_operators_command_and_the_journal_names_them(tmp_path: Path)
         # commands are served in the order the broker delivers them: had a refused one
         # got through, its reply would have come first
         assert [(r.id, r.user, r.ok) for r in replies()] == [("o1", "operator1", True)]
+    assert not result.estopped and len(result.outcomes) == 4
     records = list(read_records(result.journal))
     commands = [r.payload for r in records if r.kind == "command"]
     assert [(c["user"], c["transfer"]["id"]) for c in commands] == [("operator1", "XO1")]
+    assert not [r for r in records if r.kind == "estop"]
     planned = {p["transfer"] for r in records if r.kind == "plan" for p in r.payload["packets"]}
-    assert "XO1" in planned and not planned & {"XD", "XO2"}
+    assert "XO1" in planned and not planned & {"XD", "XO2", "XR"}

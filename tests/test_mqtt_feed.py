@@ -244,6 +244,57 @@ async def test_command_round_trip_and_error_replies(broker: Broker):
         assert feed.stats.commands == 6
 
 
+async def test_retained_commands_never_fire_at_connect_and_are_refused_live(broker: Broker):
+    """An operator's client that publishes with retain leaves its commands on the broker:
+    a controller that connects later must not carry them out (an e-stop hours later, a
+    transfer added at every start). While it listens, a retained transfer is refused, a
+    retained e-stop still stops (marked retained), and an empty retained message (how
+    MQTT deletes one) is no command."""
+    live = {"id": "live", "transfer": {"id": "X5", "source": "PV1", "sink": "MEC3",
+            "packets": 5, "voltage_v": 48.0, "current_a": 8.0, "value": 1.0}}  # fmt: skip
+    stored = dict(live, id="stored", transfer=dict(live["transfer"], id="X9"))
+    async with aiomqtt.Client("127.0.0.1", broker.port) as operator:
+
+        async def send(topic: str, payload: bytes, retain: bool) -> None:
+            await operator.publish(f"ppr/bench-4/cmd/op-1/{topic}", payload, qos=1, retain=retain)
+
+        await send("estop", b'{"id": "old", "reason": "retained"}', True)
+        await send("transfer", json.dumps(stored).encode(), True)
+        async with (
+            listening(broker, "ppr/bench-4/cmd/reply") as dash,
+            feed_for(broker.url()) as feed,
+        ):
+            await until(lambda: feed.stats.connected, "the feed to connect")
+            await send("transfer", json.dumps(live).encode(), False)
+            first = await asyncio.wait_for(feed.commands.get(), WAIT_S)
+            assert first.command.id == "live" and not first.retained  # nothing stored came
+            await send("estop", b"", True)  # deletes the retained e-stop: no e-stop
+            await send("transfer", b"", True)  # ... and the retained transfer
+            await send("transfer", json.dumps(dict(stored, id="again")).encode(), True)
+            await dash.wait(lambda: dash.messages, "the refusal")
+            await send("estop", b'{"id": "now", "reason": "drill"}', True)
+            stop = await asyncio.wait_for(feed.commands.get(), WAIT_S)
+            assert stop.command == EstopCommand(id="now", reason="drill") and stop.retained
+            assert feed.commands.empty()
+        (refusal,) = [
+            CommandReply.model_validate_json(p)
+            for p in dash.payloads(  # type: ignore[arg-type]
+                "ppr/bench-4/cmd/reply"
+            )
+        ]
+        assert (refusal.id, refusal.command, refusal.ok) == ("again", "transfer", False)
+        assert refusal.error is not None and refusal.error.startswith(
+            "published with the retain flag: "
+        )
+    # what the broker keeps retained now: the last two; a controller started now gets
+    # neither (the feed's first command above would have been one of them)
+    async with listening(broker, "ppr/bench-4/cmd/#") as late:
+        await late.wait(lambda: len(late.messages) == 2, "the retained commands")
+        kept = {str(m.topic): json.loads(m.payload)["id"] for m in late.messages}  # type: ignore[arg-type]
+        head = "ppr/bench-4/cmd/op-1"
+        assert kept == {f"{head}/estop": "now", f"{head}/transfer": "again"}
+
+
 # --- a broker that is down, goes away, or refuses us ------------------------------------
 
 

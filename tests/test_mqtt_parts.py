@@ -140,8 +140,10 @@ def test_topics():
     assert topics.commands == {
         "ppr/bench-4/cmd/+/estop": "estop",
         "ppr/bench-4/cmd/+/transfer": "cmd_transfer",
+        "ppr/bench-4/cmd/+/withdraw": "cmd_withdraw",
     }
     assert topics.command_of("ppr/bench-4/cmd/op-1/transfer") == ("cmd_transfer", "op-1")
+    assert topics.command_of("ppr/bench-4/cmd/op-1/withdraw") == ("cmd_withdraw", "op-1")
     assert topics.command_of("ppr/bench-4/cmd/op-1/estop") == ("estop", "op-1")
     for other in ("ppr/bench-4/cmd/estop", "ppr/bench-4/cmd/op/reply", "ppr/x/cmd/op/estop"):
         assert topics.command_of(other) is None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware_bridge import framed
 from firmware_bridge.docblocks import block
 from firmware_bridge.driver import BACKENDS, driver_class, parse_address
 from firmware_bridge.errors import AddressError
@@ -45,9 +46,13 @@ def test_the_document_matches_the_map(name):
 
 
 def test_the_map_fits_the_protocols():
-    window, rows = MAP.block("upload_window"), MAP.params
-    assert window.size == rows["window_entries"] * rows["entry_registers"]
+    upload, rows = MAP.block("cmd_upload"), MAP.params
+    data = upload.fields[-1]
+    assert data.registers == rows["upload_rows_max"] * rows["entry_registers"]
     assert 2 * rows["entry_registers"] == rows["entry_bytes"] + 1  # one pad byte a row
+    # a Modbus write carries 3 rows with their command, a framed write all it may
+    assert (rows["max_write_registers"] - upload.written(0)) // rows["entry_registers"] == 3
+    assert upload.written(rows["upload_rows_max"]) == upload.size <= framed.MAX_REGISTERS
     status, counters = MAP.block("status"), MAP.block("counters")
     assert counters.end - status.start <= rows["max_read_registers"]  # one status read
     meters = MAP.block("meters")

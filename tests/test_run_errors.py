@@ -44,6 +44,18 @@ def test_an_invalid_scenario_names_its_file_and_line(tmp_path: Path):
     nothing_written(tmp_path, "bad.toml")
 
 
+def test_a_bench_without_a_switching_guard_is_refused_at_start(tmp_path: Path):
+    """guard_us = 0 (the planning default) plans, but no clock skew is small enough for
+    it: the run waited 10 s and failed on the clocks. Now: one located line at start."""
+    text = BENCH.replace("guard_us = 100 ", "guard_us = 0   ", 1)
+    (tmp_path / "g.toml").write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith("guard_us = 0"))
+    error = one_line_error(run(tmp_path, "--scenario", "g.toml"))
+    assert error.startswith(f"error: g.toml:{line}: frame.guard_us: 0 us: a run needs a ")
+    assert error.endswith("set guard_us = 100")
+    nothing_written(tmp_path, "g.toml")
+
+
 def hardware_bench(tmp: Path, port: int) -> Path:
     """bench-4 with every router behind one TCP address where nothing listens."""
     text = BENCH

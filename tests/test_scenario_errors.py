@@ -102,6 +102,10 @@ CASES = [
         "must start at the transfer's source 'S1'",
     ),
     ("guard longer than slot", "frame.guard_us", 6000.0, "frame", "shorter than the slot"),
+    # the routers take slot_us and guard_us in whole microseconds: plan what they run
+    ("fractional guard", "frame.guard_us", 100.5, "frame.guard_us", "100.5 us is not whole"),
+    ("fractional slot", "frame.slot_ms", 5.0005, "frame.slot_ms", "5.0005 ms is 5000.5 us"),
+    ("slot under 1 us", "frame.slot_ms", 0.0001, "frame.slot_ms", "0.0001 ms is 0.1 us"),
 ]
 
 
@@ -287,6 +291,9 @@ def test_cross_checks_report_every_entry():
         ["keys", "init", "--solvr=lr"],
         ["journal", "verify", "--solvr=lr"],
         ["run", "--solvr=lr"],
+        ["journal", "--solvr=lr"],  # no ACTION either: the unknown option is what is wrong
+        ["keys", "--solvr=lr"],
+        ["--solvr=lr"],
     ],
 )
 def test_an_unknown_option_shows_its_commands_usage(
@@ -296,9 +303,19 @@ def test_an_unknown_option_shows_its_commands_usage(
         main(argv)
     assert info.value.code == 2
     out, err = capsys.readouterr()
-    command = " ".join(a for a in argv if not a.startswith("-") and a != "x.toml")
-    assert out == "" and err.startswith(f"usage: ppr {command} ")
-    assert err.endswith(f"ppr {command}: error: unrecognized arguments: --solvr=lr\n")
+    command = " ".join(["ppr", *(a for a in argv if not a.startswith("-") and a != "x.toml")])
+    assert out == "" and err.startswith(f"usage: {command} ")
+    assert err.endswith(f"{command}: error: unrecognized arguments: --solvr=lr\n")
+
+
+@pytest.mark.parametrize("argv", [["journal"], ["keys"], []])
+def test_a_missing_action_is_still_required(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    command, what = " ".join(["ppr", *argv]), "ACTION" if argv else "COMMAND"
+    assert err.endswith(f"{command}: error: the following arguments are required: {what}\n")
 
 
 # --- deeply nested TOML: one located line, never a RecursionError

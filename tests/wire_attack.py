@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pymodbus.client import AsyncModbusTcpClient
 
@@ -29,6 +30,20 @@ def _has(name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+@contextlib.asynccontextmanager
+async def meanwhile(attack: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[None]:
+    """Run ``attack(stop)`` while the block runs, then set ``stop`` and wait for it to
+    return. Never cancelled: pymodbus swallows a cancel that lands inside one of its
+    requests, and the attack would go on for ever."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(attack(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 class RecordingRelay:
@@ -95,14 +110,9 @@ class RecordingRelay:
 
 
 def commands(requests: list[bytes]) -> list[bytes]:
-    """The recorded requests that command the router (not reads, not slot-table rows)."""
-    window = (MAP.block("upload_window").start, MAP.field("upload_page").address)
-    out = []
-    for adu in requests:
-        function, addr = adu[7], struct.unpack(">H", adu[8:10])[0]
-        if function in (5, 6, 16) and not (addr == window[1] or addr >= window[0]):
-            out.append(adu)
-    return out
+    """The recorded requests that command the router (writes: the slot-table rows travel
+    in commands too, since map version 4)."""
+    return [adu for adu in requests if adu[7] in (5, 6, 16)]
 
 
 async def replay(address: str, adus: list[bytes]) -> int:
@@ -149,12 +159,15 @@ class PlainClient:
         self.refused += reply.isError()
 
     async def _command(self, kind: str, **values: int) -> None:
-        """A command block with every field the attacker likes and a tag it cannot make."""
+        """A command block with every field the attacker likes and a tag it cannot make
+        (cmd_upload: with ``upload_rows`` rows of garbage)."""
         block = MAP.block(f"cmd_{kind}")
         regs: list[int] = []
         for f in block.fields:
             if f.type == "bytes":
-                regs += list(struct.unpack(f">{f.registers}H", os.urandom(2 * f.registers)))
+                rows = values.get(block.rows or "", 0)
+                n = f.registers if f is block.tag else block.written(rows) - len(regs)
+                regs += _garbage(n)
             else:
                 regs += f.encode(values.get(f.name, 0))
         await self._write(block.start, regs)
@@ -174,10 +187,15 @@ class PlainClient:
         return int(f.decode(reply.registers))
 
     async def overwrite_bank(self) -> None:
-        """Garbage into the first rows of the staging bank (the upload window)."""
-        await self._write(MAP.field("upload_page").address, [0])
-        regs = list(struct.unpack(">120H", os.urandom(240)))
-        await self._write(MAP.field("window").address, regs)
+        """Garbage into the first rows of the upload buffer, every way a client without
+        the key has: 120 plain registers where map version 3 had its upload window (and
+        its page register), and a forged upload command of three rows."""
+        await self._write(0x0060, [0])  # version 3's upload_page
+        await self._write(0x1000, _garbage(120))  # version 3's upload window
+        if _has("upload_session"):
+            await self._command("upload", upload_row=0, upload_rows=3)
+        else:
+            self.refused += 1  # as the forged upload command would be
 
     async def forge_commit(self, frame: int, count: int = 1, crc: int = 0) -> None:
         if _has("commit_session"):
@@ -215,3 +233,7 @@ class PlainClient:
             await self._command("heartbeat", heartbeat_watchdog_ms=0)
         else:
             await self._write(MAP.field("heartbeat").address, [1])
+
+
+def _garbage(registers: int) -> list[int]:
+    return list(struct.unpack(f">{registers}H", os.urandom(2 * registers)))

@@ -11,9 +11,9 @@ again, at most ``MAX_ATTEMPTS`` times, sleeping ``BACKOFF_BASE_S * 2**n`` (cappe
 registers; a command repeated with its sequence number is answered, not carried out
 twice), so a retry after a lost reply is safe. An exception reply is not retried.
 
-Commands (claim, heartbeat, commit, arm, clear fault, abort, release) need the driver's
-``Credentials`` (``driver.credentials``); reads and the e-stop do not. The first command
-claims the router; closing the driver releases it.
+Commands (claim, heartbeat, upload, commit, arm, clear fault, abort, release) need the
+driver's ``Credentials`` (``driver.credentials``); reads and the e-stop do not. The
+first command claims the router; closing the driver releases it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import math
 import time
 import zlib
 from abc import ABC, abstractmethod
@@ -69,7 +68,7 @@ class Identity:
     port_count: int
     storage_places: int
     bank_entries_max: int
-    window_entries: int
+    upload_rows_max: int
     firmware_version: int
     key_epoch: int
     map_version: int
@@ -200,6 +199,7 @@ class RouterDriver(ABC):
         self._uploaded: tuple[int, int] | None = None  # (entries, crc) of the last upload
         self._seq: int | None = None  # the last command's number; None: not claimed
         self._commands = asyncio.Lock()  # one numbered command in flight at a time
+        self.own_refusals = 0  # this driver's commands the router refused (command_refusals)
         self.watchdog_ms: int | None = None  # None: the router's default, read at the claim
         self.geometry: tuple[int, int, int] | None = None  # (slots, slot_us, guard_us)
 
@@ -363,12 +363,13 @@ class RouterDriver(ABC):
         try:
             await self.write_registers(self.map.block("cmd_claim").start, regs, "cmd_claim")
         except RouterRefused as exc:
+            self.own_refusals += 1
             after = await self.read_block("session")
             if int(after["owner_session"]) != creds.session:  # not a retried success
                 raise self._refused(exc, int(after["owner_session"]), "cmd_claim") from None
         self._seq = 0
 
-    async def _command(self, kind: str, **values: int) -> None:
+    async def _command(self, kind: str, **values: int | Sequence[int]) -> None:
         """One numbered, tagged command; claims the router first (again, if its
         ownership lapsed with the watchdog while this driver could not reach it)."""
         async with self._commands:
@@ -386,6 +387,7 @@ class RouterDriver(ABC):
                     await self.write_registers(self.map.block(block).start, regs, block)
                     return
                 except RouterRefused as exc:
+                    self.own_refusals += 1
                     owner = int((await self.read_block("session"))["owner_session"])
                     if owner == 0 and attempt == 0 and kind != "release":
                         self._seq = None  # lapsed: claim again, once
@@ -422,30 +424,36 @@ class RouterDriver(ABC):
             **self.where(register),
         )
 
+    @property
+    def upload_rows(self) -> int:
+        """Rows one upload command carries on this link: as many as a write holds."""
+        block = self.map.block("cmd_upload")
+        fits = (self.max_write - block.written(0)) // self.map.params["entry_registers"]
+        return max(1, min(self.map.params["upload_rows_max"], fits))
+
     async def upload_bank(self, frame: int, entries: Sequence[bytes]) -> int:
-        """Write ``entries`` (sealed outer entries, table order) into the staging bank;
-        return their CRC-32 for ``commit``. Nothing takes effect until the commit."""
+        """Write ``entries`` (sealed outer entries, table order) into the router's upload
+        buffer, in authenticated upload commands (nobody else can write it); return their
+        CRC-32 for ``commit``. Nothing takes effect until the commit."""
         entry_bytes = self.map.params["entry_bytes"]
         limit = self.identity.bank_entries_max if self.identity else 0
         if len(entries) > limit:
             raise BridgeError(
                 f"frame {frame}: {len(entries)} entries, the bank holds {limit}",
-                **self.where("upload_window"),
+                **self.where("cmd_upload"),
             )
         try:
             data = bank_bytes(entries, entry_bytes)
         except ValueError as exc:
-            raise BridgeError(f"frame {frame}: {exc}", **self.where("upload_window")) from None
+            raise BridgeError(f"frame {frame}: {exc}", **self.where("cmd_upload")) from None
         self._uploaded = None
         regs = words(data)
-        per_page = self.map.params["window_entries"] * self.map.params["entry_registers"]
-        window = self.map.field("window").address
+        row_regs, per = self.map.params["entry_registers"], self.upload_rows
         with bulk():  # heartbeats, clock samples and arms go first on a shared link
-            for page in range(math.ceil(len(regs) / per_page)):
-                await self.write_fields(upload_page=page)
-                await self.write_registers(
-                    window, regs[page * per_page : (page + 1) * per_page], "window"
-                )
+            for first in range(0, len(entries), per):
+                rows = min(per, len(entries) - first)
+                chunk = regs[first * row_regs : (first + rows) * row_regs]
+                await self._command("upload", row=first, rows=rows, data=chunk)
         crc = zlib.crc32(data)
         self._uploaded = (len(entries), crc)
         return crc

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from firmware_bridge import docblocks
 from firmware_bridge.headers import layout as L
-from firmware_bridge.headers.commands import command_key
+from firmware_bridge.headers.commands import CommandKey, command_key
 from firmware_bridge.headers.errors import Layer
 from firmware_bridge.headers.keys import Party, derive_key_bytes, hkdf_info, layer_key
 from firmware_bridge.headers.seal import InnerFields, OuterFields, Position, seal_inner, seal_outer
@@ -121,6 +121,28 @@ def command_vectors(ctl: X25519PrivateKey, rtr: X25519PrivateKey) -> list[tuple[
         ("arm message (prefix, body)", key.message(kind, body).hex()),
         ("arm tag (HMAC-SHA-256-128)", key.tag(kind, body).hex()),
         (f"cmd_arm registers ({len(regs)})", " ".join(f"{r:04x}" for r in regs)),
+        *upload_vectors(key),
+    ]
+
+
+def upload_vectors(key: CommandKey) -> list[tuple[str, str]]:
+    """An upload of one row (the outer entry above would do; a row of its own keeps the
+    lines short): the tag sits before the row, the message covers both."""
+    from firmware_bridge.driver.commands import command_registers
+
+    rmap = register_map()
+    row = [0x0100 + i for i in range(rmap.params["entry_registers"])]
+    fields = {"session": ARM["session"], "seq": 8, "row": 5, "rows": 1}
+    regs = command_registers(rmap, key, "upload", **fields, data=row)
+    kind = rmap.code("command", "upload")
+    tag_at = rmap.block("cmd_upload").tag.address - rmap.block("cmd_upload").start
+    body = b"".join(r.to_bytes(2, "big") for r in regs[:tag_at] + regs[tag_at + 8 :])
+    listed = ", ".join(f"{k} {v}" for k, v in fields.items())
+    return [
+        ("upload command", f"kind {kind}, {listed}, row registers 0100 0101 .. 011f"),
+        ("upload message (prefix, body)", key.message(kind, body).hex()),
+        ("upload tag (HMAC-SHA-256-128)", key.tag(kind, body).hex()),
+        (f"cmd_upload registers ({len(regs)})", " ".join(f"{r:04x}" for r in regs)),
     ]
 
 

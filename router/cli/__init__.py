@@ -124,10 +124,26 @@ def _leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 
 def _name_parsers(parser: argparse.ArgumentParser) -> None:
     """Let every (sub)command's namespace carry its own parser: an argument it does not
-    know is then refused with its usage, not the top level's."""
+    know is then refused with its usage, not the top level's. A missing subcommand is
+    checked after the unknown arguments (``_missing_action``): argparse would report it
+    first, and ``ppr journal --bogus`` would say ACTION is required, not what is wrong."""
     parser.set_defaults(parser_=parser)
+    for action in _subcommand_actions(parser):
+        action.required = False
     for child in _subparsers(parser):
         _name_parsers(child)
+
+
+def _subcommand_actions(parser: argparse.ArgumentParser) -> list[argparse._SubParsersAction]:
+    return [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+
+
+def _missing_action(args: argparse.Namespace) -> str | None:
+    """The metavar of the subcommand the innermost parser given needs and was not given."""
+    for action in _subcommand_actions(args.parser_):
+        if getattr(args, action.dest, None) is None:
+            return action.metavar if isinstance(action.metavar, str) else action.dest
+    return None
 
 
 def add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -160,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # refused by the (sub)command that was given them, with its usage
         args.parser_.error(f"unrecognized arguments: {' '.join(unknown)}")
+    missing = _missing_action(args)
+    if missing:
+        args.parser_.error(f"the following arguments are required: {missing}")
     verbosity = VERBOSITY[min(args.verbose, len(VERBOSITY) - 1)]
     configure_logging(args.log_level or verbosity)
     try:

@@ -10,7 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
-from bench import bundled_path, load_scenario
+from bench import Scenario, ScenarioError, bundled_path, load_scenario
+from bench.loader import locate_in
 from bench.text import plural
 from router.cli import UsageError, add_password_file_option, check_line_baud, mqtt_password_file
 from router.cli.market_cmd import mechanism_named
@@ -154,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.watchdog_ms}: a heartbeat must be able to get through in time"
         )
     scenario = load_scenario(args.scenario or bundled_path())
+    check_guard(scenario, Path(args.scenario or bundled_path()))
     stage: FrameStage | None = None
     dayahead = args.dayahead is not None or args.hour is not None
     if (dayahead or scenario.mec is not None) and args.mechanism is not None:
@@ -203,6 +205,19 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(config))
 
 
+def check_guard(scenario: Scenario, path: Path) -> None:
+    """A run needs a switching guard: routers start their slots only as close together
+    as their clocks agree, and with none (guard_us 0, the planning default) no skew is
+    small enough: the run would wait 10 s for the clocks and fail."""
+    if not scenario.frame.guard_us:
+        error = ScenarioError(
+            "frame.guard_us",
+            "0 us: a run needs a switching guard at the start of each slot longer than "
+            "the routers' clocks disagree (tens of us on the twin); set guard_us = 100",
+        )
+        raise locate_in(error, path.read_text(encoding="utf-8"), str(path))
+
+
 async def _main(config: SessionConfig) -> int:
     where = "hardware" if config.hardware else f"the twin over {config.transport}"
     frames = plural(config.options.frames, "frame")
@@ -231,7 +246,7 @@ async def _main(config: SessionConfig) -> int:
                 loop.remove_signal_handler(sig)
     print(summary(result.outcomes, len(result.alarms)))
     if session.twin_timing:
-        print(twin_timing_line(session.twin_timing))
+        print(twin_timing_line(session.twin_timing, result.outcomes))
     if session.controller is not None:
         for line in session.controller.stage.summary(result.outcomes):
             print(line)

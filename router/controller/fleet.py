@@ -50,6 +50,9 @@ class Fleet:
     on_alarm: Callable[[str, str, str], None] = lambda router, code, text: None
     # this run's session: a router obeys the commands of the one session that claimed it
     session: int = field(default_factory=new_session)
+    # routers found halted at start and cleared: router -> what was cleared (for the
+    # journal, which is opened after the routers are set up)
+    cleared: dict[str, str] = field(default_factory=dict)
     _hearts: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     # -- life cycle -----------------------------------------------------------------------
@@ -68,6 +71,7 @@ class Fleet:
                 self.addresses[rid], rid, timeout=self.timeout_s, credentials=creds
             )
         results = await self.each(self._setup, self.drivers)
+        self.cleared = {rid: what for rid, what in results.items() if isinstance(what, str)}
         failed = {rid: exc for rid, exc in results.items() if isinstance(exc, BaseException)}
         if failed:
             rid, exc = next(iter(failed.items()))
@@ -82,7 +86,8 @@ class Fleet:
         for rid in self.drivers:
             self._hearts[rid] = asyncio.create_task(self._heartbeats(rid), name=f"heartbeat {rid}")
 
-    async def _setup(self, rid: str) -> None:
+    async def _setup(self, rid: str) -> str | None:
+        """Open, identify, claim and clear one router; what was cleared, if anything."""
         d = self.drivers[rid]
         await d.open()
         ident = await d.identify()
@@ -96,16 +101,25 @@ class Fleet:
         await d.set_frame_geometry(f.slots, round(f.slot_ms * 1000), round(f.guard_us))
         d.watchdog_ms = self.watchdog_ms  # the claim starts the watchdog with it
         await d.claim()  # refused while another controller's session owns the router
-        state = (await d.read_status()).state
-        if state == "fault" and not self.clear_estop:
+        status = await d.read_status()
+        if status.state == "fault" and not self.clear_estop:
             raise EstoppedError(
                 f"router {rid} is e-stopped (state fault); find out why, then run with "
                 f"--clear-estop to clear it"
             )
-        if state in ("safe", "fault"):
-            # safe: its watchdog tripped when the last controller went away
+        cleared = None
+        if status.state in ("safe", "fault"):
             await d.clear_fault()
+            alarms = ", ".join(status.alarms) or "none"
+            cleared = (
+                f"router {rid}'s latched e-stop was cleared (--clear-estop; alarm bits: {alarms})"
+                if status.state == "fault"
+                else f"router {rid} was safe, its watchdog having opened its gates (the "
+                f"controller before it stopped without releasing it; alarm bits: "
+                f"{alarms}): cleared"
+            )
         await d.heartbeat()
+        return cleared
 
     async def close(self) -> None:
         await stop_tasks(*self._hearts.values())
@@ -141,9 +155,9 @@ class Fleet:
     async def probe(self) -> list[str]:
         """Try every down router once; set up the ones that answer again and return them."""
 
-        async def attempt(rid: str) -> None:
+        async def attempt(rid: str) -> str | None:
             async with asyncio.timeout(PROBE_TIMEOUT_S + 4 * self.timeout_s):
-                await self._setup(rid)
+                return await self._setup(rid)
 
         back = []
         results = await self.each(attempt, list(self.down))
@@ -155,6 +169,8 @@ class Fleet:
             elif not isinstance(res, BaseException):
                 del self.down[rid]
                 back.append(rid)
+                if res is not None:
+                    self.on_alarm(rid, "fault_cleared", res)
                 self.on_alarm(
                     rid,
                     "router_answers",

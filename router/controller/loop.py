@@ -58,6 +58,7 @@ SAMPLE_SHARE = 5  # ... but never more than a fifth of the links' time
 SYNC_MARGIN = 0.6  # before the first frame, wait for the skew to be this far inside the guard
 SYNC_BASELINE_S = 1.0  # sample at least this long before the first frame (the drift)
 SYNC_TIMEOUT_S = 10.0  # before the first frame, sample this long at most for the clocks to agree
+LATE_ALARM_MS = 1.0  # a frame starting this much after the one before ended: frame_late
 METER_POLL_S = 0.01  # how often to look for a frame's latched meters after it ended
 MAX_RATE_PPB = 2**31 - 1  # the arm_rate_ppb register is an i32
 
@@ -98,7 +99,10 @@ class Controller:
     arming: bool = False  # a frame was (being) armed in this run: a gate may conduct
     _planned_frames: int = 0  # frames planned in this run: the stage's frame index
     _inflight: list[_Frame] = field(default_factory=list)  # armed, not yet finished
-    _collisions: dict[str, int] = field(default_factory=dict)  # each router's counter
+    # each router's counters as last read, how many of its refusals were our own
+    # commands' then, and our refusals it had not counted yet: what changed since is
+    # this frame's
+    _counters: dict[str, tuple[dict[str, int], int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.topology = Topology(self.scenario)
@@ -125,6 +129,9 @@ class Controller:
                 "routers": self.fleet.addresses,
             },
         )
+        for rid, what in self.fleet.cleared.items():  # done before the journal was open
+            self.alarm(None, rid, "fault_cleared", f"at start: {what}")
+        await self._read_telemetry(None, self.fleet.live)  # the counters' baseline
         await self.clocks.sample(self._live_drivers(), rounds=FIRST_SAMPLES)
         sampler = asyncio.create_task(self._sample_clocks(), name="clock sampling")
         try:
@@ -284,6 +291,19 @@ class Controller:
         await self.journal.append_async("plan", record, frame=frame)
         return _Frame(prep, routers=self._planned(), down=sorted(down), planned=planned)
 
+    def _alarm_late(self, f: _Frame, after: _Frame) -> None:
+        p = f.prep
+        budget = self._lr_options().time_limit_s
+        limit = f", its budget {budget * 1e3:.0f} ms" if budget is not None else ""
+        self.alarm(
+            p.frame,
+            "controller",
+            "frame_late",
+            f"frame {p.frame} starts {f.late_ms:.0f} ms after frame {after.prep.frame} ended: "
+            f"it was not ready in time (plan {p.plan_ms:.0f} ms{limit}, seal {p.seal_ms:.0f}, "
+            f"upload {f.upload_ms:.0f}, commit {f.commit_ms:.0f} ms)",
+        )
+
     def _lr_options(self) -> LrOptions:
         lr = self.options.lr
         if lr.time_limit_s is not None:
@@ -330,8 +350,8 @@ class Controller:
         commits = await self.fleet.each(
             lambda rid: self.fleet.drivers[rid].commit(f.prep.frame, ok[rid]), list(ok)
         )
-        # a bank that changed between upload and commit (a write from elsewhere on the bus,
-        # a flipped bit) fails its CRC: upload it once more before giving up the frame
+        # a bank whose memory changed between upload and commit (a flipped bit; nobody
+        # else can write it) fails its CRC: upload it once more before giving up the frame
         again = [
             r
             for r, c in commits.items()
@@ -391,6 +411,8 @@ class Controller:
             f.late_ms = max(0.0, start_local - after.end_local) * 1e3
         if f.failed:
             return
+        if f.late_ms >= LATE_ALARM_MS and after is not None:
+            self._alarm_late(f, after)
         f.routers = [r for r in f.routers if r not in self.fleet.down]
         if not f.routers:
             f.failed["controller"] = "no router answers"
@@ -559,10 +581,11 @@ class Controller:
         self.outcomes.append(outcome)
         self.on_frame(outcome)
 
-    async def _read_telemetry(self, frame: int, routers: list[str]) -> None:
-        """Status of each router, for its collision counter; with telemetry, its port
-        meters too, port energy as the difference from the previous reading (out of the
-        router positive), about one frame's worth."""
+    async def _read_telemetry(self, frame: int | None, routers: list[str]) -> None:
+        """Status of each router, for its counters (collisions; refused commands and
+        writes that were not ours: interference); with telemetry, its port meters too,
+        port energy as the difference from the previous reading (out of the router
+        positive), about one frame's worth. ``frame`` None: the baseline, no alarms."""
 
         async def read(rid: str) -> tuple[RouterStatus, Meters | None]:
             d = self.fleet.drivers[rid]
@@ -570,15 +593,24 @@ class Controller:
             return status, await d.read_meters() if self.options.telemetry else None
 
         results = await self.fleet.each(read, routers)
-        collided = {}
+        collided: dict[str, int] = {}
+        foreign: dict[str, dict[str, int]] = {}
         for rid, res in results.items():
             if isinstance(res, BaseException):
                 continue
             status, meters = res
-            count = status.counters["collisions"]
-            if count > self._collisions.get(rid, count):
-                collided[rid] = count - self._collisions[rid]
-            self._collisions[rid] = count
+            # read after the status: a refusal of ours may be counted here and not yet
+            # there (never the other way round), so the difference is carried over
+            own = self.fleet.drivers[rid].own_refusals
+            counted, own_before, pending = self._counters.get(rid, (status.counters, own, 0))
+            grew = {k: _grew(counted.get(k, 0), n) for k, n in status.counters.items()}
+            if grew["collisions"]:
+                collided[rid] = grew["collisions"]
+            commands = grew["command_refusals"] - (own - own_before) - pending
+            self._counters[rid] = (status.counters, own, max(0, -commands))
+            theirs = {"commands": max(0, commands), "writes": grew["write_refusals"]}
+            if any(theirs.values()):
+                foreign[rid] = theirs
             if meters is None:
                 continue
             before = self.ports.get(rid)
@@ -592,6 +624,8 @@ class Controller:
                 for m in meters.ports
             }
             self.status[rid], self.ports[rid] = status, meters
+        if frame is None:
+            return
         if collided:
             each = ", ".join(f"{r} ({n})" for r, n in collided.items())
             self.alarm(
@@ -600,6 +634,20 @@ class Controller:
                 "collision",
                 f"frame {frame}: slots collided at {each}: both packets lost (routers out of "
                 f"step by more than the guard, or a gate stuck closed)",
+            )
+        if foreign:
+            each = ", ".join(
+                f"{r} ({n['commands']} commands, {n['writes']} plain writes)"
+                for r, n in foreign.items()
+            )
+            self.alarm(
+                frame,
+                "controller",
+                "interference",
+                f"frame {frame}: writes that were not this controller's, refused unexecuted by "
+                f"{each}: another client on the bus (an attack, a misconfigured tool) is "
+                f"writing to the routers; nothing of it was carried out",
+                refused=foreign,
             )
 
     async def _latched(
@@ -645,10 +693,13 @@ class Controller:
             if self.stop_reason:
                 return
 
-    def alarm(self, frame: int | None, source: str, code: str, text: str) -> None:
+    def alarm(self, frame: int | None, source: str, code: str, text: str, **detail: object) -> None:
+        """Say it (``on_alarm``: the console, MQTT) and journal it, with ``detail`` as
+        more fields of the record."""
         log.info("alarm %s: %s", code, text)  # shown by on_alarm; logged for those who ask
         self.on_alarm(frame, source, code, text)
-        self.journal.append("alarm", {"source": source, "code": code, "message": text}, frame=frame)
+        record = {"source": source, "code": code, "message": text, **detail}
+        self.journal.append("alarm", record, frame=frame)
 
     def request_stop(self, reason: str) -> None:
         self.stop_reason = self.stop_reason or reason
@@ -668,6 +719,12 @@ class _Frame:
     end_local: float = math.nan
     late_ms: float = 0.0
     skew_us: float = math.nan
+
+
+def _grew(before: int, after: int) -> int:
+    """How much a router's counter grew: it wraps at 2**32, and a power-up restarts it
+    (a counter below its last reading: all of it is new)."""
+    return after - before if after >= before else after
 
 
 def _unreachable(exc: BaseException) -> bool:

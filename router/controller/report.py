@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from sim_hw.twin import FrameTiming
 
 MAX_TRANSFER_ROWS = 30  # beyond this, the transfers that fell shortest
+ACCOUNT_TOLERANCE_J = 5e-4  # half the last digit printed: below it, nothing else was lost
 
 
 def _transfer_table(transfers: Sequence[TransferTotal]) -> list[str]:
@@ -51,14 +52,24 @@ def frame_line(o: FrameOutcome, alarms: int) -> str:
     )
 
 
-def twin_timing_line(timings: Sequence[FrameTiming]) -> str:
+def twin_timing_line(timings: Sequence[FrameTiming], outcomes: Sequence[FrameOutcome]) -> str:
     """On the twin: the energy its sinks did not meter because the routers' gates were
-    not exactly in step (the controller's clock estimates), told apart from the meters."""
+    not exactly in step (the controller's clock estimates), told apart from the meters,
+    and from packets that never arrived (an e-stop, a collision, a router that did not
+    arm): the account adds up only with those named."""
     short = sum(t.shortfall_j for t in timings)
     spread = max(t.start_spread_us for t in timings)
+    ran = [o for o in outcomes if not o.skipped]
+    due = sum(o.energy_planned_j for o in ran)
+    lost = due - sum(o.energy_delivered_j for o in ran) - short
+    account = (
+        "metered + timing = due"
+        if abs(lost) < ACCOUNT_TOLERANCE_J
+        else f"metered + timing + {lost:.3f} J of packets not delivered (see the alarms) = due"
+    )
     return (
         f"  twin      gate timing kept {short:.3f} J of the due energy from the sinks (routers'"
-        f" slot starts up to {spread:.0f} us apart); metered + timing = due"
+        f" slot starts up to {spread:.0f} us apart); {account}"
     )
 
 

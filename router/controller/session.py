@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bench import Scenario
 from firmware_bridge.files import write_file
 from firmware_bridge.headers.errors import KeyStoreError
-from firmware_bridge.keystore import KeyStore
+from firmware_bridge.keystore import SEALED_FRAMES, KeyStore
 from firmware_bridge.tasks import stop_tasks
 from router.controller.fleet import Fleet, FleetError
 from router.controller.loop import Controller
@@ -31,7 +31,7 @@ from router.controller.stages import FrameStage, MarketStage
 from router.errors import RunFailedError, project_errors
 from router.journal import Journal, JournalError, journal_last_frame, verify_journal
 from router.journal.verify import VerifyReport
-from router.journal.witness import Witness, check_not_cut, make_witness
+from router.journal.witness import Witness, check_not_cut, make_witness, witnessed_frames
 
 if TYPE_CHECKING:  # the twin and the feed are imported only when a run uses them
     from router.mqtt import BrokerConfig, MqttFeed
@@ -91,6 +91,7 @@ class Session:
         self.twin: Twin | None = None  # the in-process twin, when the run is on it
         self.feed: MqttFeed | None = None
         self.estopped = False
+        self.estop_unconfirmed: dict[str, str] = {}  # routers whose e-stop reply failed
         self.twin_timing: list[FrameTiming] = []  # on the twin: its gate timing, per frame
         self.stop_requested: str | None = None  # kept for a controller not made yet
         self._estop_task: asyncio.Task[None] | None = None
@@ -284,20 +285,24 @@ class Session:
 
     async def _check_frames(self, store: KeyStore, journal: Path) -> None:
         """Refuse a key store whose frame reservation is missing or behind the frames the
-        routers or this folder's journal have seen (``FrameReservationError``)."""
+        routers (their replay marks, kept across power-up), this folder's journal or the
+        journals witnessed in the key store have seen (``FrameReservationError``)."""
         assert self.fleet is not None
         statuses = await self.fleet.each(
             lambda rid: self.fleet.drivers[rid].read_status(),  # type: ignore[union-attr]
             self.fleet.live,
         )
         seen = {
-            f"router {rid}": max(s.frame, s.staged_frame)
+            f"router {rid}": max(s.frame, s.staged_frame, s.replay_mark)
             for rid, s in statuses.items()
             if not isinstance(s, BaseException)
         }
         last = journal_last_frame(journal)
         if last is not None:
             seen[f"the journal {journal}"] = last
+        kept = await asyncio.to_thread(store.reservation)  # refused here when missing
+        for jid, top in witnessed_frames(kept.journals).items():
+            seen[f"a journal witnessed in {store.path / SEALED_FRAMES} (id {jid[:16]})"] = top
         await asyncio.to_thread(store.check_frames, seen)
 
     # -- failures -------------------------------------------------------------------------
@@ -383,9 +388,11 @@ class Session:
         return self.controller.last_prepared
 
     # -- stopping -------------------------------------------------------------------------
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str, then: Callable[[dict[str, str]], None] | None = None) -> None:
         """E-stop now (signal handlers, MQTT): every gate opens, then the run ends. Before
-        the routers are set up, the run ends (with an e-stop) as soon as they are."""
+        the routers are set up, the run ends (with an e-stop) as soon as they are.
+        ``then(unconfirmed)`` is called once the e-stop has run, with the routers that
+        did not confirm it (the run waits for it before it ends)."""
         self.stop_requested = self.stop_requested or reason
         if self.controller is not None:
             self.controller.request_stop(reason)
@@ -393,6 +400,8 @@ class Session:
             self._estop_task = asyncio.get_running_loop().create_task(
                 self.estop(reason), name="estop"
             )
+        if then is not None:
+            self._estop_task.add_done_callback(lambda _: then(self.estop_unconfirmed))
 
     async def estop(self, reason: str) -> None:
         if self.estopped or self.fleet is None:
@@ -404,6 +413,7 @@ class Session:
             self.controller.stopped_at = now()
         results = await self.fleet.estop()  # the gates first, whatever else fails
         failed = {r: str(e) for r, e in results.items() if e is not None}
+        self.estop_unconfirmed = failed
         if self.controller is not None:
             try:
                 await self.controller.journal.append_async(

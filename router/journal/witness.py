@@ -51,6 +51,12 @@ class Witness(BaseModel):
     frame: int | None = Field(
         ge=0, description="the frame reserved in the same write (null: the end of a run)"
     )
+    last_frame: int | None = Field(
+        default=None,
+        ge=0,
+        description="the highest frame the journal held (null: none yet); a frame "
+        "reservation behind it was rolled back",
+    )
     time: str = Field(description="when it was witnessed, UTC (ISO 8601)")
     signature: str = Field(
         pattern=r"^[0-9a-f]{128}$", description="Ed25519, by the journal's key, over the rest"
@@ -69,14 +75,34 @@ def make_witness(journal: Journal, frame: int | None) -> Witness:
         "records": tail.seq,
         "head": tail.hash.hex(),
         "frame": frame,
+        "last_frame": journal.last_frame(),
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
     return Witness(**fields, signature=journal.sign(_message(fields)).hex())
 
 
 def _message(fields: Mapping[str, Any]) -> bytes:
-    unsigned = {k: v for k, v in fields.items() if k != "signature"}
+    # a witness without last_frame (made before it existed) signed the rest alone
+    unsigned = {
+        k: v
+        for k, v in fields.items()
+        if k != "signature" and not (k == "last_frame" and v is None)
+    }
     return DOMAIN + canonical_payload(unsigned).encode()
+
+
+def witnessed_frames(journals: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Journal id -> the highest frame its witnesses (as the key store keeps them) name:
+    reserved with it, or held by the journal. A frame reservation behind one of them was
+    rolled back, even when that journal is elsewhere (another ``--out``)."""
+    out = {}
+    for journal, stored in journals.items():
+        witness = parse_witness(stored)
+        if witness is not None:
+            top = max(witness.frame or 0, witness.last_frame or 0)
+            if top:
+                out[journal] = top
+    return out
 
 
 @dataclass(frozen=True)

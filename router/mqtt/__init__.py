@@ -12,6 +12,7 @@ from router.mqtt.commands import (
     error_reply,
     ok_reply,
     parse_command,
+    withdraw_transfer,
 )
 from router.mqtt.errors import BrokerUrlError, CommandError, MqttFeedError
 from router.mqtt.feed import BUFFER_MESSAGES, Backoff, FeedStats, MqttFeed
@@ -26,6 +27,7 @@ from router.mqtt.models import (
     StageAccount,
     TransferCommand,
     TransferTelemetry,
+    WithdrawCommand,
 )
 from router.mqtt.topics import TOPICS, Topics, TopicSpec
 from router.mqtt.url import BrokerConfig, parse_broker_url
@@ -55,9 +57,11 @@ __all__ = [
     "Topics",
     "TransferCommand",
     "TransferTelemetry",
+    "WithdrawCommand",
     "apply_transfer",
     "error_reply",
     "ok_reply",
     "parse_broker_url",
     "parse_command",
+    "withdraw_transfer",
 ]

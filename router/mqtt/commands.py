@@ -21,11 +21,13 @@ from router.mqtt.models import (
     CommandReply,
     EstopCommand,
     TransferCommand,
+    WithdrawCommand,
 )
 
-MODELS: dict[CommandName, type[EstopCommand] | type[TransferCommand]] = {
+MODELS: dict[CommandName, type[Command]] = {
     "estop": EstopCommand,
     "transfer": TransferCommand,
+    "withdraw": WithdrawCommand,
 }
 MAX_COMMAND_BYTES = 16_384
 MAX_COMMAND_DEPTH = 16  # a transfer nests 4 deep; json's recursion must never be reached
@@ -88,6 +90,7 @@ class Received:
 
     user: str
     command: Command
+    retained: bool = False  # published with the retain flag (an e-stop: carried out)
 
 
 def error_reply(received: Received, message: str) -> CommandReply:
@@ -102,21 +105,53 @@ def ok_reply(received: Received, detail: str = "") -> CommandReply:
     )
 
 
+def command_kind(topic_name: str) -> CommandName:
+    """The command a subscribed topic (``TOPICS`` name: ``estop``, ``cmd_transfer``...)
+    carries."""
+    kind = topic_name.removeprefix("cmd_")
+    assert kind in MODELS, topic_name
+    return kind  # type: ignore[return-value]
+
+
 def command_name(command: Command) -> CommandName:
-    return "estop" if isinstance(command, EstopCommand) else "transfer"
+    return next(name for name, model in MODELS.items() if isinstance(command, model))
 
 
 def apply_transfer(scenario: Scenario, command: TransferCommand) -> Scenario:
-    """The scenario with the commanded transfer added, checked as a scenario file is;
-    ``CommandError`` (with the scenario checker's message) if it does not fit."""
-    if any(t.id == command.transfer.id for t in scenario.transfers):
-        raise CommandError(f"transfer '{command.transfer.id}' already exists")
+    """The scenario with the commanded transfer added, checked as a scenario file is, and
+    asking for no more packets than one frame can carry of it (it is requested anew every
+    frame: more would only slow every frame's plan); ``CommandError`` if it does not fit."""
+    t = command.transfer
+    if any(other.id == t.id for other in scenario.transfers):
+        raise CommandError(f"transfer '{t.id}' already exists")
+    frame = scenario.frame
+    most = max(0, min(t.deadline(frame), frame.slots - 1) - t.release_slot + 1)
+    if t.packets > most:
+        raise CommandError(
+            f"transfer '{t.id}': {t.packets} packets, but a frame carries at most {most} of "
+            f"it (one a slot, slots {t.release_slot}..{t.release_slot + most - 1}); it is "
+            f"requested again every frame: ask for at most {most}"
+        )
     updated = scenario.model_copy(update={"transfers": (*scenario.transfers, command.transfer)})
     try:
         check_scenario(updated)
     except ScenarioError as exc:
         raise CommandError(str(exc)) from exc
     return updated
+
+
+def withdraw_transfer(scenario: Scenario, transfer_id: str, commanded: set[str]) -> Scenario:
+    """The scenario without the transfer ``transfer_id``, which a command added (one of
+    ``commanded``); ``CommandError`` for any other."""
+    if transfer_id not in commanded:
+        known = any(t.id == transfer_id for t in scenario.transfers)
+        raise CommandError(
+            f"transfer '{transfer_id}' "
+            + ("is the scenario's, not a command's: only a commanded transfer can be "
+               "withdrawn" if known else "is not a transfer a command added")
+        )  # fmt: skip
+    kept = tuple(t for t in scenario.transfers if t.id != transfer_id)
+    return scenario.model_copy(update={"transfers": kept})
 
 
 def _error(

@@ -29,6 +29,7 @@ from router.mqtt.models import (
     StageAccount,
     TransferCommand,
     TransferTelemetry,
+    WithdrawCommand,
 )
 from router.mqtt.topics import QOS, TOPICS
 
@@ -84,6 +85,7 @@ EXAMPLES: dict[str, BaseModel] = {
             value=1.0,
         ),
     ),
+    "cmd_withdraw": WithdrawCommand(id="op-19", transfer="X1"),
     "reply": CommandReply(
         id="op-18", command="transfer", ok=False, time=_T,
         error="transfers[X1].sink: unknown terminal 'MEC9'",

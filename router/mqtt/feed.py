@@ -8,6 +8,15 @@ leaves the outbox only when the broker has acknowledged it, and whatever was in 
 when the connection broke goes back to the front, so delivery is at least once. After a
 failure it reconnects with exponential backoff (``Backoff``).
 
+Commands are live or nothing. The feed speaks MQTT 5 and subscribes to the command
+topics with retain handling 2 (the broker never hands over a command retained before
+the subscription: a retained e-stop must not fire at every connect, hours later) and
+"retain as published" (a command published with the retain flag while the controller
+listens keeps the flag). Such a command is refused with an error reply, as the copy
+left on the broker would be carried out by anything that subscribes naively; an e-stop
+is carried out all the same (never refuse a stop), and an *empty* retained message is
+how MQTT deletes a retained one, so it is no command at all.
+
 Call every method from the event loop's thread.
 """
 
@@ -21,11 +30,12 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import aiomqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from firmware_bridge.tasks import stop_tasks
 from router.journal.witness import Witness
 from router.mqtt.buffer import Message, Outbox
-from router.mqtt.commands import Received, parse_command
+from router.mqtt.commands import Received, command_kind, command_name, parse_command
 from router.mqtt.models import (
     Alarm,
     CommandReply,
@@ -49,6 +59,16 @@ KEEPALIVE_S = 10  # the broker declares us dead (and sends the will) after 1.5x 
 OPERATION_TIMEOUT_S = 5.0  # connect, subscribe, publish: longer means the broker is gone
 CLOSE_TIMEOUT_S = 2.0  # how long close() waits to flush and say "offline"
 MAX_QUEUED_COMMANDS = 64  # transfer commands waiting for the frame loop; e-stops always pass
+# commands retained on the broker are never sent at subscription; the retain flag of one
+# published while we listen is kept, so that it can be told from a live command
+COMMAND_SUBSCRIPTION = SubscribeOptions(
+    qos=QOS, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND, retainAsPublished=True
+)
+RETAINED_REFUSED = (
+    "published with the retain flag: a retained command would be carried out again by "
+    "whatever subscribes later; publish commands without retain, and delete this one "
+    "from the broker (an empty retained message on the same topic)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +243,8 @@ class MqttFeed:
             tls_insecure=self.config.tls_insecure if self._tls else None,
             keepalive=self._keepalive_s,
             timeout=OPERATION_TIMEOUT_S,
-            clean_session=True,
+            protocol=aiomqtt.ProtocolVersion.V5,  # for the command subscription's options
+            clean_start=True,  # and no session kept: nothing queued while we were away
             max_inflight_messages=MAX_INFLIGHT,
         )
         # a full batch in flight is normal here, not the leak aiomqtt warns about
@@ -231,7 +252,7 @@ class MqttFeed:
         async with _connected(client):
             await client.publish(self.topics.status, ONLINE, qos=QOS, retain=True)
             for topic in self.topics.commands:
-                await client.subscribe(topic, qos=QOS)
+                await client.subscribe(topic, options=COMMAND_SUBSCRIPTION)
             self._connects += 1
             self._last_error = None
             self._outbox.resend_retained()
@@ -276,11 +297,25 @@ class MqttFeed:
             if found is None:
                 continue
             name, user = found
-            self._received += 1
             payload = message.payload if isinstance(message.payload, bytes) else b""
-            parsed = parse_command("estop" if name == "estop" else "transfer", payload, user)
+            if message.retain and not payload:
+                log.info("%s: an empty retained message deletes a retained one", message.topic)
+                continue
+            self._received += 1
+            kind = command_kind(name)
+            parsed = parse_command(kind, payload, user)
             if isinstance(parsed, CommandReply):
                 self.reply(parsed)  # malformed: answered here, nothing reaches the loop
+            elif message.retain and not isinstance(parsed, EstopCommand):
+                self.reply(
+                    CommandReply(
+                        id=parsed.id,
+                        command=command_name(parsed),
+                        user=user,
+                        ok=False,
+                        error=RETAINED_REFUSED,
+                    )
+                )
             elif (
                 not isinstance(parsed, EstopCommand)
                 and self.commands.qsize() >= MAX_QUEUED_COMMANDS
@@ -288,14 +323,14 @@ class MqttFeed:
                 self.reply(
                     CommandReply(
                         id=parsed.id,
-                        command="transfer",
+                        command=kind,
                         user=user,
                         ok=False,
                         error=f"{MAX_QUEUED_COMMANDS} commands are waiting; try again later",
                     )
                 )
             else:
-                self.commands.put_nowait(Received(user, parsed))
+                self.commands.put_nowait(Received(user, parsed, retained=message.retain))
 
 
 async def _publish(client: aiomqtt.Client, msg: Message, i: int, confirmed: set[int]) -> None:

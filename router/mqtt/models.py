@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # only for a method's signature: importing it would load the 
 
 RouterStateName = Literal["idle", "armed", "running", "safe", "fault", "offline"]
 Severity = Literal["info", "warning", "critical"]
-CommandName = Literal["estop", "transfer"]
+CommandName = Literal["estop", "transfer", "withdraw"]
 # echoed in replies so a client can match them to its command; no wildcards, no newlines
 CommandId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
 
@@ -157,6 +157,13 @@ class TransferCommand(Payload):
     transfer: Transfer = Field(description="as a `[[transfers]]` entry of the scenario file")
 
 
+class WithdrawCommand(Payload):
+    """Stop requesting a transfer that a command added (from the next frame planned)."""
+
+    id: CommandId | None = Field(default=None, description="echoed in the reply")
+    transfer: Id = Field(description="the id of a transfer added by a `transfer` command")
+
+
 class CommandReply(Payload):
     """The answer to every command, good or bad."""
 
@@ -169,4 +176,4 @@ class CommandReply(Payload):
     detail: str = Field(default="", description="what was done")
 
 
-Command = EstopCommand | TransferCommand
+Command = EstopCommand | TransferCommand | WithdrawCommand

@@ -20,6 +20,7 @@ from router.mqtt.models import (
     StageAccount,
     TransferCommand,
     TransferTelemetry,
+    WithdrawCommand,
 )
 
 QOS = 1  # at least once everywhere: the feed removes a message only when the broker has it
@@ -67,7 +68,11 @@ TOPICS: dict[str, TopicSpec] = {
     ),
     "cmd_transfer": TopicSpec(
         "cmd/{user}/transfer", "subscribe", False, TransferCommand,
-        "request a transfer (`{user}` as for `estop`)",
+        "request a transfer, every frame from the next (`{user}` as for `estop`)",
+    ),
+    "cmd_withdraw": TopicSpec(
+        "cmd/{user}/withdraw", "subscribe", False, WithdrawCommand,
+        "withdraw a transfer that a command added (`{user}` as for `estop`)",
     ),
     "reply": TopicSpec("cmd/reply", "publish", False, CommandReply, "the reply to each command"),
     "journal": TopicSpec(
