@@ -62,11 +62,16 @@ class DayAhead(_Frozen):
                 )
         ids = [p.id for p in self.prosumers]
         seen: set[str] = set()
+        for k, p in enumerate(self.prosumers):
+            if p.id in seen:
+                raise ScenarioError(
+                    f"prosumers[{k}].id",
+                    f"duplicate prosumer id '{p.id}' (it names an earlier prosumer); "
+                    f"give every prosumer its own id",
+                )
+            seen.add(p.id)
         for p in self.prosumers:
             where = f"prosumers[{p.id}]"
-            if p.id in seen:
-                raise ScenarioError(f"{where}.id", f"duplicate prosumer id '{p.id}'")
-            seen.add(p.id)
             for key in ("load_kw", "pv_kw"):
                 _check_list(getattr(p, key), m.periods, f"{where}.{key}", nonneg=True)
             for peer in p.peers:
@@ -136,4 +141,23 @@ def parse_dayahead(data: dict[str, Any]) -> DayAhead:
         ):
             raise first["ctx"]["error"] from None
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise ScenarioError(_loc_text(first["loc"], data), _message(first) + more) from None
+        raise ScenarioError(_where(first["loc"], data), _explain(first) + more) from None
+
+
+def _where(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
+    """``prosumers[h03].grid_kw``: a prosumer by its id, as the checks above name it (by
+    its position only when its id is missing or not a string)."""
+    if len(loc) >= 2 and loc[0] == "prosumers" and isinstance(loc[1], int):
+        rows = data.get("prosumers")
+        row = rows[loc[1]] if isinstance(rows, list) and loc[1] < len(rows) else None
+        pid = row.get("id") if isinstance(row, dict) else None
+        if isinstance(pid, str) and pid and "]" not in pid:
+            tail = _loc_text(loc[2:], {})
+            return f"prosumers[{pid}]" + (f".{tail}" if tail and not tail.startswith("[") else tail)
+    return _loc_text(loc, data)
+
+
+def _explain(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown field (check its spelling against the file format in docs/dayahead.md)"
+    return _message(err)

@@ -112,7 +112,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--hour", type=int, help="--dayahead: the hour of the day (0-23)")
     parser.add_argument(
-        "--framework", choices=("pool", "bilateral"), default="pool", help="--dayahead: market"
+        "--framework",
+        choices=("pool", "bilateral"),
+        help="--dayahead: the market (default pool), solved as ppr dayahead solves it",
     )
     parser.set_defaults(run=run)
 
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         )
     scenario = load_scenario(args.scenario or bundled_path())
     stage = None
-    if args.dayahead is not None or args.hour is not None:
+    if args.dayahead is not None or args.hour is not None or args.framework is not None:
         from router.cli.dayahead_run import dayahead_stage
 
         stage = dayahead_stage(args.dayahead, args.hour, args.framework)

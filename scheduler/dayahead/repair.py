@@ -1,0 +1,130 @@
+"""Primal recovery and repair without a central model of the prosumers.
+
+The subgradient's responses are vertices and rarely balance; their average (kept by each
+prosumer, of its own responses) is feasible for the prosumer and nearly balanced. The
+repair makes it exact in rounds, with only trade quantities crossing between prosumers
+and the operator:
+
+1. the operator mixes each prosumer's quotes (``master``); each prosumer takes its mix
+   and proposes its trades and its floor (the least net purchase per period its mixed
+   battery schedule can live with);
+2. the operator balances the trades (``balance``): the pool's long side is cut, each pair
+   trades the smaller of offer and bid, and where a floor is then broken the operator
+   moves trades (the least change in kW) to meet it;
+3. each prosumer settles: it re-solves its own problem with its trades fixed (grid and
+   battery free). Meeting its floor guarantees it can; if a prosumer still cannot (the
+   floors could not all be met), it settles with the least shortfall, proposes the
+   floor of its new battery schedule and the round repeats.
+
+The reported cost is the sum of the settled costs: an exactly feasible schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduler.dayahead.balance import elastic_balance, pool_arcs, pool_balance
+from scheduler.dayahead.master import restricted_master
+from scheduler.dayahead.problem import Array, MarketTerms, Problem
+from scheduler.dayahead.prosumer import Prosumer
+
+ROUNDS = 8  # settle-and-rebalance rounds before the repair gives up
+_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Markets:
+    """Who trades on which price row, and the trades as arcs for the operator."""
+
+    count: int  # price rows: 1 for the pool, one per directed link
+    sells: list[list[int]]  # per prosumer: rows it sells on
+    buys: list[list[int]]
+    sell_caps: list[Array]  # per prosumer: (sells, T) caps of its sell channels
+    buy_caps: list[Array]
+    arcs: list[tuple[int, int]]
+    hub: int | None  # the pool's node among the arcs' ends
+    sell_arcs: list[list[int]]  # per prosumer: the arc of each sell channel
+    buy_arcs: list[list[int]]
+
+
+@dataclass(frozen=True)
+class Repaired:
+    cost: float
+    x: Array  # (arcs, T) kW on every arc
+
+
+def markets_of(problem: Problem, framework: str) -> Markets:
+    N = len(problem.prosumers)
+    if framework == "pool":
+        return Markets(
+            count=1,
+            sells=[[0] for _ in range(N)],
+            buys=[[0] for _ in range(N)],
+            sell_caps=[p.sell_cap()[None, :] for p in problem.prosumers],
+            buy_caps=[p.buy_cap()[None, :] for p in problem.prosumers],
+            arcs=pool_arcs(N),
+            hub=N,
+            sell_arcs=[[i] for i in range(N)],
+            buy_arcs=[[N + i] for i in range(N)],
+        )
+    outs: list[list[int]] = [[] for _ in range(N)]
+    ins: list[list[int]] = [[] for _ in range(N)]
+    for k, (a, z) in enumerate(problem.links):
+        outs[a].append(k)
+        ins[z].append(k)
+    cap = problem.link_cap()
+    return Markets(
+        count=len(problem.links),
+        sells=outs,
+        buys=ins,
+        sell_caps=[np.tile(cap, (len(o), 1)) for o in outs],
+        buy_caps=[np.tile(cap, (len(i), 1)) for i in ins],
+        arcs=list(problem.links),
+        hub=None,
+        sell_arcs=outs,
+        buy_arcs=ins,
+    )
+
+
+def repair(
+    agents: list[Prosumer], net: Markets, market: MarketTerms, rounds: int = 0
+) -> Repaired | None:
+    """An exactly feasible schedule from the prosumers' quotes (each prosumer keeps its
+    settled schedule), or None when the rounds could not balance it."""
+    N = len(agents)
+    links = None if net.hub is not None else net.arcs
+    mix = restricted_master(market, [a.columns() for a in agents], links)
+    for _ in range(rounds):
+        # the master's row prices: a quote at them is a column that may lower its cost
+        fee = market.fee if links is not None else 0.0
+        for i, a in enumerate(agents):
+            p = mix.prices[i] if links is not None else mix.prices[0]
+            a.respond(np.tile(p, (a.n_sell, 1)), np.tile(p - fee, (a.n_buy, 1)))
+        nxt = restricted_master(market, [a.columns() for a in agents], links)
+        done = nxt.cost >= mix.cost - 1e-5 * abs(mix.cost)
+        mix = nxt
+        if done:
+            break
+    floor = np.empty((N, market.periods))
+    for i, a in enumerate(agents):
+        a.combine(mix.weights[i])
+        floor[i] = a.floor()
+    if mix.flows is None:
+        n = pool_balance(mix.net, floor)
+        x = np.concatenate([np.maximum(-n, 0.0), np.maximum(n, 0.0)])
+    else:
+        x = mix.flows
+    for _ in range(ROUNDS):
+        x, _ = elastic_balance(net.arcs, x, floor, net.hub)
+        cost = 0.0
+        short = False
+        for i, a in enumerate(agents):
+            settled = a.settle(x[net.sell_arcs[i]], x[net.buy_arcs[i]])
+            cost += settled.cost
+            short = short or float(settled.short.max(initial=0.0)) > _TOL
+            floor[i] = a.floor()
+        if not short:
+            return Repaired(cost, x)
+    return None
