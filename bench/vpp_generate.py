@@ -45,7 +45,7 @@ def generate_vpp(
     cloud = rng.uniform(0.6, 1.0)
     ids = [f"h{i:0{len(str(prosumers - 1))}d}" for i in range(prosumers)]
     rows = []
-    for i, pid in enumerate(ids):
+    for pid in ids:
         base = rng.uniform(0.2, 0.5)
         shape = (
             base

@@ -42,9 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="then draw forecast errors per VPP and clear the deviations between VPPs by VCG",
     )
     parser.add_argument("--seed", type=int, help="--realtime: seed of the errors (default 0)")
-    parser.add_argument(
-        "--vpps", type=int, help="--realtime: VPPs the prosumers form (default 3)"
-    )
+    parser.add_argument("--vpps", type=int, help="--realtime: VPPs the prosumers form (default 3)")
     parser.add_argument(
         "--time-limit",
         type=float,

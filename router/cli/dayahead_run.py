@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.dayahead import load_dayahead
+from bench.dayahead import Market, load_dayahead
 from router.cli import UsageError
 from router.controller.dayahead_stage import DayAheadStage, HourTrade, net_flows
 from scheduler.dayahead.document import pair_trades
@@ -44,7 +44,13 @@ def dayahead_stage(path: Path | None, hour: int | None, framework: str | None) -
     return stage_for_hour(problem.ids, pair_trades(problem, result), m, hour, path)
 
 
-def stage_for_hour(ids, trades, market, hour: int, path: Path) -> DayAheadStage:  # type: ignore[no-untyped-def]
+def stage_for_hour(
+    ids: list[str],
+    trades: list[tuple[int, int, np.ndarray]],
+    market: Market,
+    hour: int,
+    path: Path,
+) -> DayAheadStage:
     """The stage of hour ``hour`` from the day's pair trades (seller, buyer, kW per period)."""
     share = hour_share(market.periods, market.period_h, hour)
     kwh = []

@@ -65,7 +65,9 @@ def check_balance(problem: Problem, framework: str, path: Path) -> None:
     where = f"prosumers[{p.id}].grid_kw"
     trades = "every trade in the pool" if framework == "pool" else "every trade its peers allow"
     more = int((least.unmet.max(axis=1) > _UNMET).sum()) - 1
-    others = f" ({more} more prosumers are short too)" if more > 0 else ""
+    others = ""
+    if more > 0:
+        others = f" ({more} more prosumer{'s are' if more > 1 else ' is'} short too)"
     err = ScenarioError(
         where,
         f"period {t} ({_clock(t * h)}-{_clock((t + 1) * h)}): {least.unmet[i, t]:.3g} kW of "

@@ -27,7 +27,10 @@ def scheduled_surplus(day: DayAhead, doc: dict[str, Any], groups: list[np.ndarra
     for p in day.prosumers:
         own = doc["prosumers"][p.id]
         rows.append(
-            np.asarray(p.pv_kw) + np.asarray(own["d"]) - np.asarray(p.load_kw) - np.asarray(own["c"])
+            np.asarray(p.pv_kw)
+            + np.asarray(own["d"])
+            - np.asarray(p.load_kw)
+            - np.asarray(own["c"])
         )
     per = np.asarray(rows)
     return np.asarray([per[g].sum(axis=0) for g in groups])

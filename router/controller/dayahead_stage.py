@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from bench import Scenario, Topology
@@ -69,7 +70,7 @@ def net_flows(trades: tuple[HourTrade, ...], dust: float = 1e-9) -> tuple[HourTr
             buyer = path[-1]
             if len(path) == 1 or excess[buyer] >= -dust:
                 break  # round-off left: nothing more to follow
-            arcs = list(zip(path, path[1:], strict=False))
+            arcs = list(pairwise(path))
             push = min(excess[seller], -excess[buyer], *(flow[k] for k in arcs))
             for k in arcs:
                 flow[k] -= push
@@ -100,8 +101,7 @@ def _cycle(flow: dict[tuple[str, str], float]) -> list[tuple[str, str]] | None:
                 stack.pop()
                 continue
             if state.get(nxt) == 1:
-                loop = path[path.index(nxt) :] + [nxt]
-                return list(zip(loop, loop[1:], strict=False))
+                return list(pairwise([*path[path.index(nxt) :], nxt]))
             if not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)

@@ -3,6 +3,8 @@ bulk as arrays), a solved ``Highs`` out."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import highspy
 import numpy as np
 
@@ -69,7 +71,7 @@ class LpBuilder:
             self.entries(np.full(len(cols), r), np.asarray(cols), np.asarray(vals))
         return r
 
-    def highs(self, **options: bool | int | float | str) -> highspy.Highs:
+    def highs(self, **options: Any) -> highspy.Highs:
         def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
             return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 

@@ -151,7 +151,7 @@ def restricted_master(
             mixes[i] = idx
     fills = _segments(lp, rows, hulls, T, bilateral)
     flows = None
-    if bilateral:
+    if links is not None:
         flows = _flows(lp, rows, links, h * market.fee, T)
     unsold = lp.cols(np.zeros(n_rows), 0.0, INF)
     unmet = lp.cols(np.full(n_rows, h * UNMET * (1.0 + float(market.buy.max()))), 0.0, INF)
@@ -174,9 +174,9 @@ def restricted_master(
             weights.append(w)
     # a kWh more to buy at a row costs its dual: the price a quote at that row faces
     prices = -np.asarray(highs.getSolution().row_dual)[rows].reshape(-1, T) / h
-    cost = float(highs.getInfo().objective_function_value) + constant
+    total = float(highs.getInfo().objective_function_value) + constant
     routed = None if flows is None else np.maximum(v[flows], 0.0)
-    return Mix(weights, net, routed, cost, prices)
+    return Mix(weights, net, routed, total, prices)
 
 
 def _row(i: int, t: Array, T: int, bilateral: bool) -> Array:
@@ -225,3 +225,79 @@ def _flows(lp: LpBuilder, rows: Array, links: list[tuple[int, int]], fee: float,
     lp.entries(rows[(z[:, None] * T + periods).ravel()], x.ravel(), -1.0)
     lp.entries(rows[(a[:, None] * T + periods).ravel()], x.ravel(), 1.0)
     return x
+
+
+def split_master(market: MarketTerms, columns: list[Columns], links: list[tuple[int, int]]) -> Mix:
+    """The bilateral master in two steps, for VPPs too large for one LP: the prosumers
+    with a battery take their mixes from the pool's master (as if every trade took one
+    link); then, period by period, the operator routes along the links and chooses the
+    mixes of the prosumers without a battery around them (``route``)."""
+    N = len(columns)
+    one_hop = [Columns(c.net, np.maximum(c.net, 0.0), c.grid, c.separable) for c in columns]
+    pool = restricted_master(market, one_hop, None)
+    fixed = {i: pool.net[i] for i, c in enumerate(columns) if not c.separable}
+    routed = route(market, columns, links, fixed)
+    weights = [pool.weights[i] if i in fixed else routed.weights[i] for i in range(N)]
+    battery_cost = sum(float(pool.weights[i] @ columns[i].grid.sum(axis=1)) for i in fixed)
+    return Mix(weights, routed.net, routed.flows, routed.cost + battery_cost, routed.prices)
+
+
+def route(
+    market: MarketTerms,
+    columns: list[Columns],
+    links: list[tuple[int, int]],
+    fixed: dict[int, Array],
+) -> Mix:
+    """Per period, the cheapest flows along the links that deliver the ``fixed`` net
+    purchases and mix the other prosumers' quotes (their hulls): one small LP a period."""
+    T, h, N = market.periods, market.period_h, len(columns)
+    hulls = {}
+    for i, col in enumerate(columns):
+        if i not in fixed:
+            base, seg = hull_segments(col.net, col.grid)
+            t, lo, hi = seg[:, 0], seg[:, 1], seg[:, 2]
+            length = col.net[hi, t] - col.net[lo, t]
+            slope = (col.grid[hi, t] - col.grid[lo, t]) / np.where(length > 0, length, 1.0)
+            hulls[i] = (base, seg, length, slope)
+    a = np.array([p[0] for p in links], dtype=np.int64)
+    z = np.array([p[1] for p in links], dtype=np.int64)
+    unmet_price = h * UNMET * (1.0 + float(market.buy.max()))
+    flows = np.zeros((len(links), T))
+    prices = np.zeros((N, T))
+    fills = {i: np.zeros(len(hulls[i][1])) for i in hulls}
+    net = np.zeros((N, T))
+    cost = 0.0
+    for t in range(T):
+        lp = LpBuilder()
+        rows = lp.rows(0.0, 0.0, N)
+        rhs = np.zeros(N)
+        picks = {}
+        for i, (base, seg, length, slope) in hulls.items():
+            rhs[i] -= columns[i].net[base[t], t]
+            cost += float(columns[i].grid[base[t], t])
+            at = np.flatnonzero(seg[:, 0] == t)
+            idx = lp.cols(slope[at], 0.0, length[at])
+            lp.entries(np.full(len(at), rows[i]), idx, 1.0)
+            picks[i] = (at, idx)
+        for i, n in fixed.items():
+            rhs[i] -= n[t]
+            net[i, t] = n[t]
+        x = lp.cols(np.full(len(links), h * market.fee), 0.0, INF)
+        lp.entries(rows[z], x, -1.0)
+        lp.entries(rows[a], x, 1.0)
+        unsold = lp.cols(np.zeros(N), 0.0, INF)
+        unmet = lp.cols(np.full(N, unmet_price), 0.0, INF)
+        lp.entries(rows, unsold, 1.0)
+        lp.entries(rows, unmet, -1.0)
+        lp.set_bounds(rows, rhs, rhs)
+        highs = lp.highs()
+        v = solve(highs, "the operator's routing LP")
+        cost += float(highs.getInfo().objective_function_value)
+        flows[:, t] = np.maximum(v[x], 0.0)
+        prices[:, t] = -np.asarray(highs.getSolution().row_dual)[rows] / h
+        for i, (at, idx) in picks.items():
+            fills[i][at] = v[idx]
+    weights: list[Array] = [np.zeros(0)] * N
+    for i, (base, seg, _, _) in hulls.items():
+        weights[i], net[i] = hull_weights(columns[i].net, base, seg, fills[i])
+    return Mix(weights, net, flows, cost, prices)

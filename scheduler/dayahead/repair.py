@@ -1,20 +1,23 @@
 """Primal recovery and repair without a central model of the prosumers.
 
-The subgradient's responses are vertices and rarely balance; their average (kept by each
-prosumer, of its own responses) is feasible for the prosumer and nearly balanced. The
-repair makes it exact in rounds, with only trade quantities crossing between prosumers
-and the operator:
+The subgradient's responses are vertices and rarely balance. The repair builds an exactly
+feasible schedule from them in steps, with only quotes, trade quantities and costs
+crossing between the prosumers and the operator (docs/dayahead.md, "Primal recovery and
+repair"):
 
-1. the operator mixes each prosumer's quotes (``master``); each prosumer takes its mix
-   and proposes its trades and its floor (the least net purchase per period its mixed
-   battery schedule can live with);
-2. the operator balances the trades (``balance``): the pool's long side is cut, each pair
-   trades the smaller of offer and bid, and where a floor is then broken the operator
-   moves trades (the least change in kW) to meet it;
-3. each prosumer settles: it re-solves its own problem with its trades fixed (grid and
+1. the operator mixes each prosumer's remembered quotes at least cost so that the trades
+   balance (``master.restricted_master``; above ``SPLIT_ABOVE`` balance rows the bilateral
+   master is split, ``master.split_master``);
+2. it asks every prosumer for a quote at the master's row prices and mixes again, for
+   ``rounds`` rounds or until the master's cost stops falling (column generation);
+3. each prosumer takes its mix and tells its floor (the least net purchase per period its
+   mixed battery schedule can live with); the operator balances the mixed trades
+   (``balance``: the pool's long side is cut, the bilateral trades are the master's
+   flows) and moves them where a floor is broken (the least change in kW);
+4. each prosumer settles: it re-solves its own problem with its trades fixed (grid and
    battery free). Meeting its floor guarantees it can; if a prosumer still cannot (the
-   floors could not all be met), it settles with the least shortfall, proposes the
-   floor of its new battery schedule and the round repeats.
+   floors could not all be met), it settles with the least shortfall, tells the floor of
+   its new battery schedule and the balance and settlement repeat.
 
 The reported cost is the sum of the settled costs: an exactly feasible schedule.
 """
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scheduler.dayahead.balance import elastic_balance, pool_arcs, pool_balance
-from scheduler.dayahead.master import restricted_master
+from scheduler.dayahead.master import Mix, restricted_master, split_master
 from scheduler.dayahead.problem import Array, MarketTerms, Problem
 from scheduler.dayahead.prosumer import Prosumer
 
@@ -95,19 +98,19 @@ def repair(
     settled schedule), or None when the rounds could not balance it."""
     N = len(agents)
     links = None if net.hub is not None else net.arcs
-    mix = restricted_master(market, [a.columns() for a in agents], links)
+    floor = np.empty((N, market.periods))
+    mix = _master(market, agents, links)
     for _ in range(rounds):
         # the master's row prices: a quote at them is a column that may lower its cost
         fee = market.fee if links is not None else 0.0
         for i, a in enumerate(agents):
             p = mix.prices[i] if links is not None else mix.prices[0]
             a.respond(np.tile(p, (a.n_sell, 1)), np.tile(p - fee, (a.n_buy, 1)))
-        nxt = restricted_master(market, [a.columns() for a in agents], links)
+        nxt = _master(market, agents, links)
         done = nxt.cost >= mix.cost - 1e-5 * abs(mix.cost)
         mix = nxt
         if done:
             break
-    floor = np.empty((N, market.periods))
     for i, a in enumerate(agents):
         a.combine(mix.weights[i])
         floor[i] = a.floor()
@@ -116,6 +119,11 @@ def repair(
         x = np.concatenate([np.maximum(-n, 0.0), np.maximum(n, 0.0)])
     else:
         x = mix.flows
+    return _settle(agents, net, x, floor)
+
+
+def _settle(agents: list[Prosumer], net: Markets, x: Array, floor: Array) -> Repaired | None:
+    """Balance the trades to the floors and let every prosumer settle; rounds."""
     for _ in range(ROUNDS):
         x, _ = elastic_balance(net.arcs, x, floor, net.hub)
         cost = 0.0
@@ -128,3 +136,18 @@ def repair(
         if not short:
             return Repaired(cost, x)
     return None
+
+
+SPLIT_ABOVE = 20_000  # balance rows (prosumers x periods) above which the bilateral
+# master is split (``master.split_master``): one LP of that size takes minutes
+
+
+def _split(market: MarketTerms, agents: list[Prosumer]) -> bool:
+    return len(agents) * market.periods > SPLIT_ABOVE
+
+
+def _master(market: MarketTerms, agents: list[Prosumer], links: list | None) -> Mix:
+    columns = [a.columns() for a in agents]
+    if links is not None and _split(market, agents):
+        return split_master(market, columns, links)
+    return restricted_master(market, columns, links)

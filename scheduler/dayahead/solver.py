@@ -21,7 +21,7 @@ import numpy as np
 
 from scheduler.dayahead.problem import Array, Problem
 from scheduler.dayahead.prosumer import Prosumer, Schedule
-from scheduler.dayahead.repair import Markets, Repaired, markets_of, repair
+from scheduler.dayahead.repair import SPLIT_ABOVE, Markets, Repaired, markets_of, repair
 from scheduler.dayahead.steps import PairStep, PolyakStep
 from scheduler.errors import SchedulerError
 
@@ -30,6 +30,8 @@ TOLERANCE = 1e-3  # stop when (cost - bound) / cost is at most this
 REPAIR_EVERY = 10
 ASK_ROUNDS = 1  # rounds of quotes at the master's prices in each repair
 FINAL_ROUNDS = 20  # and in the last one, at most: until the master's cost stops falling
+SPLIT_REPAIR_EVERY = 50  # large bilateral VPPs (the split master): repairs this far apart
+SPLIT_ROUNDS = 3  # and this many rounds of quotes in the last
 Progress = Callable[[int, int, float, float], None]
 
 
@@ -74,7 +76,9 @@ class DayAheadResult:
         return (self.total_cost - self.lower_bound) / max(abs(self.total_cost), 1e-9)
 
 
-def _better(best: Repaired | None, cand: Repaired | None, agents: list[Prosumer]) -> Repaired | None:
+def _better(
+    best: Repaired | None, cand: Repaired | None, agents: list[Prosumer]
+) -> Repaired | None:
     """The cheaper schedule; the prosumers keep theirs when the candidate wins."""
     if cand is not None and (best is None or cand.cost < best.cost):
         for a in agents:
@@ -131,6 +135,10 @@ def solve_dayahead(
     m = problem.market
     lagrangian = Lagrangian(problem, framework)
     agents, net = lagrangian.agents, lagrangian.net
+    ask, final = ASK_ROUNDS, FINAL_ROUNDS
+    if framework == "bilateral" and len(agents) * m.periods > SPLIT_ABOVE:
+        # the split master routes one LP per period: each repair and round costs more
+        repair_every, ask, final = max(repair_every, SPLIT_REPAIR_EVERY), 0, SPLIT_ROUNDS
     price = start_prices(problem, net.count)
     rule = PolyakStep() if framework == "pool" else PairStep(m.buy - m.sell, price.shape)
     best_lb, best_price = -np.inf, price.copy()
@@ -148,7 +156,7 @@ def solve_dayahead(
             lb_mean, _ = lagrangian(mean, explore=True)
             if lb_mean > best_lb:
                 best_lb, best_price = lb_mean, mean.copy()
-            best = _better(best, repair(agents, net, m, ASK_ROUNDS), agents)
+            best = _better(best, repair(agents, net, m, ask), agents)
         ub = best.cost if best is not None else np.inf
         history.append(Iterate(it, best_lb, ub))
         if progress is not None:
@@ -157,7 +165,7 @@ def solve_dayahead(
             break
         price = rule.step(price, g, lb, ub)
     # the last repair asks the prosumers for quotes until the master stops improving
-    best = _better(best, repair(agents, net, m, FINAL_ROUNDS), agents)
+    best = _better(best, repair(agents, net, m, final), agents)
     if best is None:
         raise RepairError(
             f"the repair could not balance the quotes into a feasible schedule in "
