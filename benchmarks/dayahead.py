@@ -27,7 +27,14 @@ import numpy as np
 
 from bench.dayahead import parse_dayahead
 from bench.vpp_generate import generate_vpp
-from scheduler.dayahead import Prosumer, ProsumerData, build_problem, joint_lp, solve_dayahead
+from scheduler.dayahead import (
+    Prosumer,
+    ProsumerData,
+    build_problem,
+    joint_lp,
+    solve_dayahead,
+    solver,
+)
 from scheduler.dayahead.lp import INF, LpBuilder
 
 SIZES = [(100, 96), (300, 96), (1000, 96), (3000, 96), (10000, 96)]
@@ -62,7 +69,14 @@ class HighsProsumer:
         self.s = lp.cols(np.zeros(T), 0.0, own.sell_cap())
         self.b = lp.cols(np.zeros(T), 0.0, own.buy_cap())
         bal = lp.rows(own.load - own.pv, INF, T)
-        for col, sign in ((gi, 1.0), (d, 1.0), (self.b, 1.0), (go, -1.0), (c, -1.0), (self.s, -1.0)):
+        for col, sign in (
+            (gi, 1.0),
+            (d, 1.0),
+            (self.b, 1.0),
+            (go, -1.0),
+            (c, -1.0),
+            (self.s, -1.0),
+        ):
             lp.entries(bal, col, sign)
         dyn = lp.rows(0.0, 0.0, T)
         lp.entries(dyn, e[1:], 1.0)
@@ -95,7 +109,9 @@ def subproblem_table(n: int, periods: int, prices: int) -> None:
         agents = [Prosumer(p, p.sell_cap()[None, :], p.buy_cap()[None, :]) for p in own]
         lps = [HighsProsumer(p) for p in own]
         for a, lp in zip(agents, lps, strict=True):  # compile, build, first basis
-            assert abs(a.respond(draws[0][None], draws[0][None]).value - lp.respond(draws[0])) < 1e-6
+            assert (
+                abs(a.respond(draws[0][None], draws[0][None]).value - lp.respond(draws[0])) < 1e-6
+            )
         t0 = time.perf_counter()
         for price in draws:
             for a in agents:
@@ -118,7 +134,17 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--peers", type=int, default=5)
     ap.add_argument("--central-up-to", type=int, default=1000)
+    ap.add_argument(
+        "--repair-every", type=int, default=solver.REPAIR_EVERY, help="iterations between repairs"
+    )
+    ap.add_argument(
+        "--final-rounds",
+        type=int,
+        default=solver.FINAL_ROUNDS,
+        help="rounds of quotes at the master's prices in the last repair",
+    )
     args = ap.parse_args()
+    solver.FINAL_ROUNDS = args.final_rounds
     if args.sizes:
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     else:
@@ -138,7 +164,9 @@ def main() -> None:
                 central = joint_lp(problem, framework == "bilateral").cost
                 t_central = time.perf_counter() - t0
             t0 = time.perf_counter()
-            r = solve_dayahead(problem, framework, iterations=args.iterations)
+            r = solve_dayahead(
+                problem, framework, iterations=args.iterations, repair_every=args.repair_every
+            )
             t_dec = time.perf_counter() - t0
             if central is None:
                 row = (
@@ -160,7 +188,8 @@ def main() -> None:
         subproblem_table(200, 96, 10)
     print(
         f"\nMachine: {platform.machine()}, Python {platform.python_version()}; one HiGHS "
-        f"thread each side; {args.iterations} iterations at most."
+        f"thread each side; {args.iterations} iterations at most, a repair every "
+        f"{args.repair_every}, {args.final_rounds} rounds of quotes in the last."
     )
 
 

@@ -26,22 +26,21 @@ def _solve(day: DayAhead, framework: str, iterations: int = 300, **kw: Any) -> d
     return to_json(problem, result, grid_alone_costs(problem))
 
 
+def _two_periods(sell: float, prosumers: list[dict]) -> DayAhead:
+    """Two one-hour periods, the grid buying at 0.3 and selling at ``sell``, fee 0.02."""
+    market = {"periods": 2, "period_h": 1.0, "grid_buy_price": [0.3, 0.3],
+              "grid_sell_price": [sell, sell], "p2p_fee": 0.02}  # fmt: skip
+    return parse_dayahead({"dayahead": market, "prosumers": prosumers})
+
+
 def _hand_case() -> DayAhead:
     # A has 2 kW of PV surplus in period 0; B needs 3 kW then and 1 kW in period 1.
-    return parse_dayahead(
-        {
-            "dayahead": {
-                "periods": 2,
-                "period_h": 1.0,
-                "grid_buy_price": [0.3, 0.3],
-                "grid_sell_price": [0.1, 0.1],
-                "p2p_fee": 0.02,
-            },
-            "prosumers": [
-                {"id": "A", "load_kw": [1, 0], "pv_kw": [3, 0], "grid_kw": 10, "peers": ["B"]},
-                {"id": "B", "load_kw": [3, 1], "pv_kw": [0, 0], "grid_kw": 10},
-            ],
-        }
+    return _two_periods(
+        0.1,
+        [
+            {"id": "A", "load_kw": [1, 0], "pv_kw": [3, 0], "grid_kw": 10, "peers": ["B"]},
+            {"id": "B", "load_kw": [3, 1], "pv_kw": [0, 0], "grid_kw": 10},
+        ],
     )
 
 
@@ -96,27 +95,18 @@ def test_pool_prices_match_the_lp_where_unique(seed: int) -> None:
     assert (price >= lo - 5e-3).all() and (price <= hi + 5e-3).all()
 
 
-def _chain(b_grid: float = 1.0) -> DayAhead:
+def _chain() -> DayAhead:
     # A has 5 kW of PV it cannot export (grid_kw 1); C needs 4 kW but imports at most 1;
     # they are not peers: A's surplus reaches C only through B, which buys from A and
     # sells to C in the same period
-    return parse_dayahead(
-        {
-            "dayahead": {
-                "periods": 2,
-                "period_h": 1.0,
-                "grid_buy_price": [0.3, 0.3],
-                "grid_sell_price": [0.05, 0.05],
-                "p2p_fee": 0.02,
-            },
-            "prosumers": [
-                {"id": "A", "load_kw": [0, 0], "pv_kw": [5, 0], "grid_kw": 1, "peers": ["B"]},
-                {"id": "B", "load_kw": [0.5, 0.5], "pv_kw": [0, 0], "grid_kw": b_grid,
-                 "peers": ["C"]},
-                {"id": "C", "load_kw": [4, 1], "pv_kw": [0, 0], "grid_kw": 1},
-            ],
-        }
-    )  # fmt: skip
+    return _two_periods(
+        0.05,
+        [
+            {"id": "A", "load_kw": [0, 0], "pv_kw": [5, 0], "grid_kw": 1, "peers": ["B"]},
+            {"id": "B", "load_kw": [0.5, 0.5], "pv_kw": [0, 0], "grid_kw": 1, "peers": ["C"]},
+            {"id": "C", "load_kw": [4, 1], "pv_kw": [0, 0], "grid_kw": 1},
+        ],
+    )
 
 
 def test_chain_relay_against_the_lp() -> None:

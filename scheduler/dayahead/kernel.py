@@ -60,6 +60,55 @@ def _left_end(price: np.ndarray, cap: np.ndarray, src: np.ndarray, t: int) -> tu
 
 
 @njit(cache=True, nogil=True)
+def _cut(
+    slope: np.ndarray,
+    length: np.ndarray,
+    count: int,
+    left: float,
+    value: float,
+    lo: float,
+    hi: float,
+    out_slope: np.ndarray,
+    out_length: np.ndarray,
+) -> tuple:
+    """A convex piecewise-linear function (``count`` segments, slopes ascending, from
+    ``left`` where it is ``value``) restricted to [lo, hi], equal slopes merged into
+    ``out_*``: (segments written, its new left end, its value there, whether it reaches
+    ``hi``)."""
+    pos, val = left, value
+    n = 0
+    new_left, new_val = left, value
+    started = False
+    for j in range(count):
+        s, ln = slope[j], length[j]
+        if ln <= 0.0:
+            continue
+        a, b = pos, pos + ln
+        pos = b
+        if b <= lo and not started:
+            val += s * ln
+            continue
+        if not started:
+            if a < lo:
+                val += s * (lo - a)
+                a = lo
+            new_left, new_val, started = a, val, True
+        top = min(b, hi)
+        if top > a:
+            if n > 0 and out_slope[n - 1] == s:
+                out_length[n - 1] += top - a
+            else:
+                out_slope[n] = s
+                out_length[n] = top - a
+                n += 1
+        if b >= hi:
+            break
+    if not started:
+        new_left, new_val = max(pos, lo), val
+    return n, new_left, new_val, pos >= hi
+
+
+@njit(cache=True, nogil=True)
 def _window(
     price: np.ndarray,
     cap: np.ndarray,
@@ -71,40 +120,17 @@ def _window(
     slope: np.ndarray,
     length: np.ndarray,
 ) -> tuple:
-    """f_t on [ylo, yhi]: (segments written, f(ylo)); -1 segments if ylo is beyond the
-    sources (the period cannot be covered)."""
-    pos, val = _left_end(price, cap, src, t)
-    n = 0
-    flo = 0.0
-    started = False
-    for a in range(order.shape[0]):
-        k = order[a]
-        ln = cap[k, t]
-        if ln <= 0.0:
-            continue
-        s = price[k, t]
-        lo = pos
-        hi = pos + ln
-        pos = hi
-        if hi <= ylo and not started:
-            val += s * ln
-            continue
-        if not started:
-            val += s * (ylo - lo)
-            flo = val
-            started = True
-            lo = ylo
-        top = min(hi, yhi)
-        if top > lo:
-            if n > 0 and slope[n - 1] == s:
-                length[n - 1] += top - lo
-            else:
-                slope[n] = s
-                length[n] = top - lo
-                n += 1
-        if hi >= yhi:
-            break
-    if not started or pos < yhi:
+    """f_t on [ylo, yhi]: (segments written, f(ylo)); -1 segments if the channels cannot
+    cover the window (no source reaches yhi)."""
+    left, value = _left_end(price, cap, src, t)
+    C = order.shape[0]
+    s_in = np.empty(C)
+    l_in = np.empty(C)
+    for a in range(C):
+        s_in[a] = price[order[a], t]
+        l_in[a] = cap[order[a], t]
+    n, start, flo, reached = _cut(s_in, l_in, C, left, value, ylo, yhi, slope, length)
+    if start > ylo or not reached:
         return -1, flo
     return n, flo
 
@@ -272,41 +298,9 @@ def respond(
         # cut W_t to [0, e_cap]: V_t
         vs = _grow(vs, nv + np_)
         vl = _grow(vl, nv + np_)
-        nv = 0
-        started = False
-        new_left = pos
-        new_val = val
-        for k in range(w_start[t], top):
-            s = w_s[k]
-            ln = w_l[k]
-            lo = pos
-            hi = pos + ln
-            pos = hi
-            if hi <= 0.0 and not started:
-                val += s * ln
-                continue
-            if not started:
-                if lo < 0.0:
-                    val += s * (0.0 - lo)
-                    lo = 0.0
-                new_left = lo
-                new_val = val
-                started = True
-            up = min(hi, e_cap)
-            if up > lo:
-                if nv > 0 and vs[nv - 1] == s:
-                    vl[nv - 1] += up - lo
-                else:
-                    vs[nv] = s
-                    vl[nv] = up - lo
-                    nv += 1
-            if hi >= e_cap:
-                break
-        if not started:
-            new_left = max(pos, 0.0)
-            new_val = val
-        v_left[t] = new_left
-        v_val = new_val
+        nv, v_left[t], v_val, _ = _cut(
+            w_s[w_start[t] :], w_l[w_start[t] :], top - w_start[t], pos, val, 0.0, e_cap, vs, vl
+        )
     # forward: e_{t+1} is V_{t+1}'s left end plus the V-part of W_t up to e_t
     e[0] = e0
     for t in range(T):

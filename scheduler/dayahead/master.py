@@ -48,6 +48,9 @@ class Mix:
     flows: Array | None  # (links, T) kW routed along each link (bilateral)
     cost: float  # the master's objective
     prices: Array  # (1, T) pool or (N, T) per prosumer: the balance rows' prices
+    # per prosumer, the prices its next quote is asked at (sells earn the first, buys pay
+    # the second plus the fee); None: the balance rows' prices
+    ask: tuple[Array, Array] | None = None
 
 
 @njit(cache=True, nogil=True)
@@ -239,7 +242,15 @@ def split_master(market: MarketTerms, columns: list[Columns], links: list[tuple[
     routed = route(market, columns, links, fixed)
     weights = [pool.weights[i] if i in fixed else routed.weights[i] for i in range(N)]
     battery_cost = sum(float(pool.weights[i] @ columns[i].grid.sum(axis=1)) for i in fixed)
-    return Mix(weights, routed.net, routed.flows, routed.cost + battery_cost, routed.prices)
+    # quotes are asked at the pool's prices of those with a battery (their schedules
+    # follow the pool's) and at the routing's node prices of the others (less the fee
+    # their buys pay)
+    sell, buy = routed.prices.copy(), routed.prices - market.fee
+    for i in fixed:
+        sell[i] = buy[i] = pool.prices[0]
+    return Mix(
+        weights, routed.net, routed.flows, routed.cost + battery_cost, routed.prices, (sell, buy)
+    )
 
 
 def route(

@@ -102,10 +102,9 @@ def repair(
     mix = _master(market, agents, links)
     for _ in range(rounds):
         # the master's row prices: a quote at them is a column that may lower its cost
-        fee = market.fee if links is not None else 0.0
         for i, a in enumerate(agents):
-            p = mix.prices[i] if links is not None else mix.prices[0]
-            a.respond(np.tile(p, (a.n_sell, 1)), np.tile(p - fee, (a.n_buy, 1)))
+            sell, buy = _asked(mix, i, market.fee, links is not None)
+            a.respond(np.tile(sell, (a.n_sell, 1)), np.tile(buy, (a.n_buy, 1)))
         nxt = _master(market, agents, links)
         done = nxt.cost >= mix.cost - 1e-5 * abs(mix.cost)
         mix = nxt
@@ -120,6 +119,16 @@ def repair(
     else:
         x = mix.flows
     return _settle(agents, net, x, floor)
+
+
+def _asked(mix: Mix, i: int, fee: float, bilateral: bool) -> tuple[Array, Array]:
+    """The sell and buy prices (before the fee) prosumer i is asked to quote at: the
+    pool's price, or its node's price with its buys paying the fee on top."""
+    if mix.ask is not None:
+        return mix.ask[0][i], mix.ask[1][i]
+    if bilateral:
+        return mix.prices[i], mix.prices[i] - fee
+    return mix.prices[0], mix.prices[0]
 
 
 def _settle(agents: list[Prosumer], net: Markets, x: Array, floor: Array) -> Repaired | None:

@@ -27,7 +27,8 @@ from scheduler.errors import SchedulerError
 
 ITERATIONS = 300  # default iteration limit (ppr dayahead and ppr run --dayahead)
 TOLERANCE = 1e-3  # stop when (cost - bound) / cost is at most this
-REPAIR_EVERY = 10
+REPAIR_EVERY = 10  # iterations between repairs, doubled (up to MAX) while they stall
+MAX_REPAIR_EVERY = 80
 ASK_ROUNDS = 1  # rounds of quotes at the master's prices in each repair
 FINAL_ROUNDS = 20  # and in the last one, at most: until the master's cost stops falling
 SPLIT_REPAIR_EVERY = 50  # large bilateral VPPs (the split master): repairs this far apart
@@ -145,6 +146,7 @@ def solve_dayahead(
     mean, since = price.copy(), 1
     best: Repaired | None = None
     history: list[Iterate] = []
+    due, interval = 1, repair_every
     for it in range(1, iterations + 1):
         lb, g = lagrangian(price)
         if lb > best_lb:
@@ -152,11 +154,17 @@ def solve_dayahead(
         if it & (it - 1) == 0:
             since = it
         mean += (price - mean) / (it - since + 1)
-        if it % repair_every == 0 or it == 1:
+        if it == due:
             lb_mean, _ = lagrangian(mean, explore=True)
             if lb_mean > best_lb:
                 best_lb, best_price = lb_mean, mean.copy()
+            before = best.cost if best is not None else np.inf
             best = _better(best, repair(agents, net, m, ask), agents)
+            # a repair that no longer lowers the cost by 0.1 %: the next comes twice as late
+            gain = before - best.cost if best is not None else 0.0
+            stalled = gain <= 1e-3 * abs(before) if np.isfinite(before) else best is not None
+            interval = min(2 * interval, MAX_REPAIR_EVERY) if stalled else repair_every
+            due = it + interval
         ub = best.cost if best is not None else np.inf
         history.append(Iterate(it, best_lb, ub))
         if progress is not None:
