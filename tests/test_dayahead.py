@@ -55,7 +55,8 @@ def test_hand_worked_two_prosumers(framework: str) -> None:
     assert doc["prosumers"]["A"]["s"][0] == pytest.approx(2.0, abs=1e-6)
     assert [(t["from"], t["to"]) for t in doc["trades"]] == [("A", "B")]
     assert check_feasible(day, doc) == pytest.approx(doc["total_cost"], abs=1e-9)
-    # the decomposition proves it: its bound reaches the optimum (a repair alone cannot)
+    # the decomposition proves it: the Lagrangian bound (the prosumers' optima at the
+    # prices, summed) reaches the optimum
     assert 0.64 - 1e-3 <= doc["lower_bound"] <= 0.64 + 1e-9
 
 
@@ -79,6 +80,8 @@ def test_decomposed_against_centralised_lp(framework: str, seed: int) -> None:
     assert doc["lower_bound"] <= optimum + 1e-6
     assert optimum <= doc["total_cost"] + 1e-6
     assert doc["total_cost"] <= optimum + 0.005 * abs(optimum)
+    # the bound proves it too: at the master's prices it closes to within 0.5 %
+    assert doc["lower_bound"] >= optimum - 0.005 * abs(optimum)
     assert check_feasible(day, doc) == pytest.approx(doc["total_cost"], abs=1e-6)
 
 
@@ -135,6 +138,7 @@ def test_tight_grid_is_feasible_and_near_the_optimum(framework: str) -> None:
     doc = _solve(day, framework)
     assert doc["lower_bound"] <= optimum + 1e-6 <= doc["total_cost"] + 2e-6
     assert doc["total_cost"] <= optimum + 0.005 * abs(optimum)
+    assert doc["lower_bound"] >= optimum - 0.005 * abs(optimum)
     check_feasible(day, doc)
     # some prosumers could not cover their load with the grid alone
     assert any(p["grid_alone"] is None for p in doc["prosumers"].values())

@@ -93,9 +93,10 @@ def markets_of(problem: Problem, framework: str) -> Markets:
 
 def repair(
     agents: list[Prosumer], net: Markets, market: MarketTerms, rounds: int = 0
-) -> Repaired | None:
+) -> tuple[Repaired | None, Array]:
     """An exactly feasible schedule from the prosumers' quotes (each prosumer keeps its
-    settled schedule), or None when the rounds could not balance it."""
+    settled schedule), or None when the rounds could not balance it; and the prices of
+    the last master's rows (pool (1, T), bilateral per prosumer (N, T))."""
     N = len(agents)
     links = None if net.hub is not None else net.arcs
     floor = np.empty((N, market.periods))
@@ -118,7 +119,15 @@ def repair(
         x = np.concatenate([np.maximum(-n, 0.0), np.maximum(n, 0.0)])
     else:
         x = mix.flows
-    return _settle(agents, net, x, floor)
+    return _settle(agents, net, x, floor), mix.prices
+
+
+def link_prices(net: Markets, prices: Array) -> Array:
+    """Prices on the Lagrangian's rows from the master's row prices: the pool's, or on
+    each link its seller's node price (what a kWh more costs where it is sold)."""
+    if net.hub is not None:
+        return prices.copy()
+    return prices[[a for a, _ in net.arcs]]
 
 
 def _asked(mix: Mix, i: int, fee: float, bilateral: bool) -> tuple[Array, Array]:

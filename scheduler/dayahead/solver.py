@@ -21,7 +21,14 @@ import numpy as np
 
 from scheduler.dayahead.problem import Array, Problem
 from scheduler.dayahead.prosumer import Prosumer, Schedule
-from scheduler.dayahead.repair import SPLIT_ABOVE, Markets, Repaired, markets_of, repair
+from scheduler.dayahead.repair import (
+    SPLIT_ABOVE,
+    Markets,
+    Repaired,
+    link_prices,
+    markets_of,
+    repair,
+)
 from scheduler.dayahead.steps import PairStep, PolyakStep
 from scheduler.errors import SchedulerError
 
@@ -86,6 +93,16 @@ def _better(
             a.keep()
         return cand
     return best
+
+
+def _bound_at(
+    lagrangian: Lagrangian, duals: Array, best_lb: float, best_price: Array
+) -> tuple[float, Array]:
+    """The bound at the prices the operator's master implies (column generation's
+    Lagrangian bound), kept when it beats the subgradient's best."""
+    price = link_prices(lagrangian.net, duals)
+    lb, _ = lagrangian(price)
+    return (lb, price) if lb > best_lb else (best_lb, best_price)
 
 
 def start_prices(problem: Problem, count: int) -> Array:
@@ -159,7 +176,9 @@ def solve_dayahead(
             if lb_mean > best_lb:
                 best_lb, best_price = lb_mean, mean.copy()
             before = best.cost if best is not None else np.inf
-            best = _better(best, repair(agents, net, m, ask), agents)
+            repaired, duals = repair(agents, net, m, ask)
+            best = _better(best, repaired, agents)
+            best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
             # a repair that no longer lowers the cost by 0.1 %: the next comes twice as late
             gain = before - best.cost if best is not None else 0.0
             stalled = gain <= 1e-3 * abs(before) if np.isfinite(before) else best is not None
@@ -173,16 +192,18 @@ def solve_dayahead(
             break
         price = rule.step(price, g, lb, ub)
     # the last repair asks the prosumers for quotes until the master stops improving
-    best = _better(best, repair(agents, net, m, final), agents)
+    repaired, duals = repair(agents, net, m, final)
+    best = _better(best, repaired, agents)
+    best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
     if best is None:
         raise RepairError(
             f"the repair could not balance the quotes into a feasible schedule in "
             f"{len(history)} iterations"
         )
     last = history[-1]
-    history[-1] = Iterate(last.iteration, last.lower_bound, best.cost)
+    history[-1] = Iterate(last.iteration, best_lb, best.cost)
     if progress is not None:
-        progress(last.iteration, iterations, last.lower_bound, best.cost)
+        progress(last.iteration, iterations, best_lb, best.cost)
     return DayAheadResult(
         framework, best, [a.schedule() for a in agents], best_lb, best_price, history
     )
