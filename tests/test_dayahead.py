@@ -156,6 +156,17 @@ def test_sparse_peer_graph(peers: int) -> None:
     check_feasible(day, doc)
 
 
+def test_dense_peer_graph_column_generation_keeps_what_it_used() -> None:
+    # five peers each: many links share few prosumers. The operator's master must not
+    # lose the quotes it mixes when prosumers forget old ones (once it ended +0.7 %)
+    day = parse_dayahead(generate_vpp(10, 12, seed=1, peers=5))
+    optimum = central_optimum(day, bilateral=True)
+    doc = _solve(day, "bilateral")
+    assert doc["lower_bound"] <= optimum + 1e-6 <= doc["total_cost"] + 2e-6
+    assert doc["total_cost"] <= optimum + 0.005 * abs(optimum)
+    check_feasible(day, doc)
+
+
 def test_check_feasible_catches_a_broken_pair() -> None:
     day = _hand_case()
     doc = _solve(day, "bilateral")

@@ -98,6 +98,7 @@ def test_privacy_what_a_prosumer_is_given_and_gives_back() -> None:
     assert list(inspect.signature(Prosumer.respond).parameters) == [
         "self", "sell_price", "buy_price"]  # fmt: skip
     assert list(inspect.signature(Prosumer.combine).parameters) == ["self", "weights"]
+    assert list(inspect.signature(Prosumer.used).parameters) == ["self", "weights"]
     assert list(inspect.signature(Prosumer.settle).parameters) == ["self", "sells", "buys"]
     # what it gives back: trade quantities and numbers, never load, PV or battery
     assert _fields(Quote) == {"value", "s", "b", "short", "short_kw"}

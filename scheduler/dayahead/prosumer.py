@@ -107,6 +107,8 @@ class Prosumer:
         self._net_battery = np.zeros(T)  # c - d of the schedule it last took
         self._last: Schedule | None = None
         self._best: Schedule | None = None
+        self.fresh = False  # its last quote was new to the operator (a new column)
+        self._used: set[bytes] = set()  # quotes the operator's last mix used
 
     def explore(self, sell_price: Array, buy_price: Array) -> None:
         """With several links, also remember the schedules it would keep if all its trades
@@ -128,7 +130,7 @@ class Prosumer:
         self._price[s0:b0] = sell_price
         self._price[b0:] = np.asarray(buy_price) + m.fee
         value = self._run(self._y0, self._price, self._cap, self._src, self._q)
-        self._remember()
+        self.fresh = self._remember()
         return Quote(
             value=value,
             s=self._q[s0:b0].copy(),
@@ -137,7 +139,8 @@ class Prosumer:
             short_kw=self._q[SHORT].copy(),
         )
 
-    def _remember(self) -> None:
+    def _remember(self) -> bool:
+        """Remember the schedule just solved; False if it was known already."""
         m = self._own.market
         q = self._q
         bought = q[_OWN + self.n_sell :].sum(axis=0)
@@ -146,11 +149,21 @@ class Prosumer:
         key = np.round(net, 9).tobytes() + np.round(battery, 9).tobytes()
         if key in self._memory:
             self._memory[key] = self._memory.pop(key)  # the newest last
-            return
+            return False
         grid = m.period_h * (m.buy * q[GRID_IN] - m.sell * q[GRID_OUT])
         self._memory[key] = np.stack([net, bought, grid, battery])
         if len(self._memory) > KEEP:
-            self._memory.pop(next(iter(self._memory)))
+            # forget the oldest quote the operator's last mix did not use: dropping a
+            # used one would make the next master dearer than the last
+            old = next((k for k in self._memory if k not in self._used), None)
+            self._memory.pop(old if old is not None else next(iter(self._memory)))
+        return True
+
+    def used(self, weights: Array) -> None:
+        """The operator's last mix of its quotes (as ``combine``): those it used are kept."""
+        w = np.asarray(weights).reshape(len(self._memory), -1)
+        keys = list(self._memory)
+        self._used = {keys[k] for k in np.flatnonzero(w.max(axis=1) > 1e-12)}
 
     def columns(self) -> Columns:
         """Its remembered quotes (the operator's columns), oldest first."""

@@ -34,6 +34,7 @@ from scheduler.dayahead.problem import Array, MarketTerms, Problem
 from scheduler.dayahead.prosumer import Prosumer
 
 ROUNDS = 8  # settle-and-rebalance rounds before the repair gives up
+FLAT_ROUNDS = 3  # rounds of quotes in a row that do not lower the master's cost: stop
 _TOL = 1e-9
 
 
@@ -101,15 +102,21 @@ def repair(
     links = None if net.hub is not None else net.arcs
     floor = np.empty((N, market.periods))
     mix = _master(market, agents, links)
+    flat = 0
     for _ in range(rounds):
         # the master's row prices: a quote at them is a column that may lower its cost
+        fresh = False
         for i, a in enumerate(agents):
             sell, buy = _asked(mix, i, market.fee, links is not None)
             a.respond(np.tile(sell, (a.n_sell, 1)), np.tile(buy, (a.n_buy, 1)))
+            fresh = fresh or a.fresh
+        if not fresh:
+            break  # no new column: the master cannot change
         nxt = _master(market, agents, links)
-        done = nxt.cost >= mix.cost - 1e-5 * abs(mix.cost)
+        # a degenerate master may stay flat for a round or two before it falls again
+        flat = flat + 1 if nxt.cost >= mix.cost - 1e-5 * abs(mix.cost) else 0
         mix = nxt
-        if done:
+        if flat >= FLAT_ROUNDS:
             break
     for i, a in enumerate(agents):
         a.combine(mix.weights[i])
@@ -167,5 +174,9 @@ def _split(market: MarketTerms, agents: list[Prosumer]) -> bool:
 def _master(market: MarketTerms, agents: list[Prosumer], links: list | None) -> Mix:
     columns = [a.columns() for a in agents]
     if links is not None and _split(market, agents):
-        return split_master(market, columns, links)
-    return restricted_master(market, columns, links)
+        mix = split_master(market, columns, links)
+    else:
+        mix = restricted_master(market, columns, links)
+    for a, w in zip(agents, mix.weights, strict=True):
+        a.used(w)
+    return mix
