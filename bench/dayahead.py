@@ -6,14 +6,14 @@ what is wrong); the numeric core in ``scheduler.dayahead`` takes the frozen mode
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bench.errors import ScenarioError
-from bench.loader import _loc_text, _locate, _message, _toml_error_line
+from bench.loader import locate_in, problems_error, validation_problems
+from bench.toml_read import read_toml
 
 Id = Field(pattern=r"^[A-Za-z0-9_.\-]{1,40}$")
 Framework = Literal["pool", "bilateral"]
@@ -119,45 +119,15 @@ def load_dayahead(path: str | Path) -> DayAhead:
 
 
 def parse_dayahead_text(text: str, source: str = "<dayahead>") -> DayAhead:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = _toml_error_line(str(exc))
-        raise ScenarioError("", f"TOML syntax error: {exc}", source=source, line=line) from None
+    data = read_toml(text, source)
     try:
         return parse_dayahead(data)
     except ScenarioError as exc:
-        raise exc.located(source, _locate(text, exc.where)) from None
+        raise locate_in(exc, text, source) from None
 
 
 def parse_dayahead(data: dict[str, Any]) -> DayAhead:
     try:
         return DayAhead.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        if first["type"] == "value_error" and isinstance(
-            first.get("ctx", {}).get("error"), ScenarioError
-        ):
-            raise first["ctx"]["error"] from None
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise ScenarioError(_where(first["loc"], data), _explain(first) + more) from None
-
-
-def _where(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
-    """``prosumers[h03].grid_kw``: a prosumer by its id, as the checks above name it (by
-    its position only when its id is missing or not a string)."""
-    if len(loc) >= 2 and loc[0] == "prosumers" and isinstance(loc[1], int):
-        rows = data.get("prosumers")
-        row = rows[loc[1]] if isinstance(rows, list) and loc[1] < len(rows) else None
-        pid = row.get("id") if isinstance(row, dict) else None
-        if isinstance(pid, str) and pid and "]" not in pid:
-            tail = _loc_text(loc[2:], {})
-            return f"prosumers[{pid}]" + (f".{tail}" if tail and not tail.startswith("[") else tail)
-    return _loc_text(loc, data)
-
-
-def _explain(err: Any) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown field (check its spelling against the file format in docs/dayahead.md)"
-    return _message(err)
+        raise problems_error(validation_problems(exc, data, DayAhead)) from None

@@ -240,23 +240,29 @@ def _ring(spec: GeneratorSpec, hotspot: bool) -> dict[str, Any]:
     return b.finish(transfers)
 
 
-def _feeder(spec: GeneratorSpec) -> dict[str, Any]:
-    b, n = _Builder(spec), spec.routers
+def feeder_tree(b: _Builder, n: int) -> list[str]:
+    """A radial feeder of ``n`` routers (a random tree) with a few tie SOPs between
+    branches; the router names, root first."""
     rng = b.rng
     names = [f"N{i}" for i in range(n)]
-    parent: dict[str, str] = {}
     for i, rid in enumerate(names):
         b.router(rid, storage=2 if i % 10 == 5 else 0)
         if i:
             # a random tree that grows mostly along recent nodes: long laterals
             p = names[max(0, i - 1 - int(rng.expovariate(0.5)))]
-            parent[rid] = p
             b.line(p, rid, rng.uniform(0.02, 0.08), 40.0)
     leaves = [r for r in names if len(b.adj[r]) == 1 and r != names[0]]
     for _ in range(max(2, n // 50)):  # tie SOPs between branches
         a, c = rng.sample(leaves, 2)
         if c not in b.adj[a]:
             b.sop(a, c, 1000.0)
+    return names
+
+
+def _feeder(spec: GeneratorSpec) -> dict[str, Any]:
+    b, n = _Builder(spec), spec.routers
+    rng = b.rng
+    names = feeder_tree(b, n)
     sources, sinks = [], []
     for i, rid in enumerate(names):
         roll = i % 4

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
 from bench.limits import MAX_CURRENT_A, MAX_GUARD_US, MAX_SLOT_MS, MAX_VOLTAGE_V
 
@@ -213,6 +213,9 @@ class MecServer(Model):
     requests_mean: NonNegative | None = None
     requests_trace: str | None = None
     current_a: Positive
+    # the trace's counts, read once when the scenario is loaded from its file
+    # (bench.mec_trace); not a field: a scenario file cannot set it
+    _trace_counts: tuple[int, ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _one_volume(self) -> MecServer:
@@ -220,6 +223,15 @@ class MecServer(Model):
         if sum(v is not None for v in given) != 1:
             raise ValueError("give exactly one of requests, requests_mean or requests_trace")
         return self
+
+    @property
+    def trace_counts(self) -> tuple[int, ...] | None:
+        return self._trace_counts
+
+    def with_trace(self, counts: tuple[int, ...]) -> MecServer:
+        copy = self.model_copy()
+        copy._trace_counts = counts
+        return copy
 
 
 class MecSource(Model):
@@ -242,6 +254,16 @@ class MecSection(Model):
         return self.quota if source.quota is None else source.quota
 
 
+MAX_INTERVAL_FRAMES = 10_000
+
+
+class MarketSection(Model):
+    """``[market]``: the market that ``ppr serve`` runs on the bench (docs/web.md)."""
+
+    # the web book clears every this many frames (the operator may override it)
+    interval_frames: Annotated[int, Field(ge=1, le=MAX_INTERVAL_FRAMES, strict=True)] = 1
+
+
 class Scenario(Model):
     name: Id
     frame: Frame
@@ -253,6 +275,7 @@ class Scenario(Model):
     transfers: tuple[Transfer, ...] = ()
     offers: tuple[Offer, ...] = ()
     bids: tuple[Bid, ...] = ()
+    market: MarketSection = MarketSection()
     twin: TwinSection = TwinSection()
     mec: MecSection | None = None
 

@@ -1,7 +1,8 @@
 """Write a scenario dict as TOML (``tomllib`` only reads).
 
-Covers exactly what scenario files hold: top-level scalars, tables of scalars, arrays of
-tables, and lists (of lists) of strings.
+Covers exactly what scenario files hold: top-level scalars, tables of scalars and of
+arrays of tables (``[mec]`` with ``[[mec.servers]]``), arrays of tables, and lists (of
+lists) of strings.
 """
 
 from __future__ import annotations
@@ -34,10 +35,19 @@ def dumps(data: dict[str, Any], header: str = "") -> str:
         out.append(f"{key} = {_value(v)}")
     for key, v in data.items():
         if isinstance(v, dict):
-            out += ["", f"[{key}]"] + [f"{k} = {_value(x)}" for k, x in v.items() if x is not None]
+            out += ["", f"[{key}]"]
+            out += [f"{k} = {_value(x)}" for k, x in v.items() if x is not None and not _tables(x)]
+            for k, x in v.items():
+                for entry in x if _tables(x) else ():
+                    out += ["", f"[[{key}.{k}]]"]
+                    out += [f"{n} = {_value(y)}" for n, y in entry.items() if y is not None]
     for key, v in data.items():
         if isinstance(v, list):
             for entry in v:
                 out += ["", f"[[{key}]]"]
                 out += [f"{k} = {_value(x)}" for k, x in entry.items() if x is not None]
     return "\n".join(out) + "\n"
+
+
+def _tables(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)

@@ -25,7 +25,7 @@ from typing import Any
 from machine import describe  # benchmarks/machine.py, beside this script
 
 from bench import Scenario, bundled_path, load_with_topology, parse_dict
-from firmware_bridge.driver import open_driver
+from firmware_bridge.driver import Credentials, RouterDriver, new_session, open_driver
 from firmware_bridge.headers import SealedFrame, seal_frame
 from firmware_bridge.keystore import KeyStore
 from scheduler import plan_transfers
@@ -36,11 +36,22 @@ LINE_BYTES_S = BAUD / 10  # 8N1: ten bits a byte
 TARGET_LINE, TARGET_FRAMED, TARGET_TWIN = 0.80, 2.0, 100.0
 
 
-async def upload(twin: Twin, sealed: SealedFrame, frame: int) -> float:
-    """Seconds to upload and commit every router's bank (drivers already identified)."""
-    drivers = {r: open_driver(a, r, timeout=2.0) for r, a in twin.addresses.items()}
+async def claimed(twin: Twin, **options: float) -> dict[str, RouterDriver]:
+    """A driver per router, each router claimed (one session, watchdog off)."""
+    keys, session = KeyStore.open(twin.keystore_dir).command_keys(), new_session()
+    drivers = {
+        r: open_driver(a, r, credentials=Credentials(keys[r], session), **options)
+        for r, a in twin.addresses.items()
+    }
     for d in drivers.values():
         await d.open()
+        await d.set_watchdog(0)
+    return drivers
+
+
+async def upload(twin: Twin, sealed: SealedFrame, frame: int) -> float:
+    """Seconds to upload and commit every router's bank (drivers already identified)."""
+    drivers = await claimed(twin, timeout=2.0)
     try:
         t0 = time.perf_counter()
         for rid, d in drivers.items():
@@ -97,21 +108,19 @@ async def twin_speed(runs: int) -> tuple[float, int, int]:
         speeds = []
         for _ in range(runs):
             async with Twin(scenario, store.path, transport="tcp", accel=1.0) as twin:
-                drivers = {r: open_driver(a, r) for r, a in twin.addresses.items()}
-                for d in drivers.values():
-                    await d.open()
-                    await d.set_watchdog(0)
+                drivers = await claimed(twin)
                 for rid, d in drivers.items():
                     rows = [b for _, _, b in sealed.tables.get(rid, [])]
                     await d.commit(1, await d.upload_bank(1, rows))
                 start = (await drivers["R1"].read_clock()).t_router_us + 100_000
                 for d in drivers.values():
                     await d.arm(1, start)
-                    await d.close()
                 end = start + scenario.frame.slots * scenario.frame.slot_ms * 1000
                 t0 = time.perf_counter()
                 twin.advance(end)  # the whole frame at once, as fast as the model goes
                 wall = time.perf_counter() - t0
+                for d in drivers.values():  # a release aborts what is armed: after the frame
+                    await d.close()
                 delivered = sum(
                     int(n) for r in twin.routers.values() for n, _ in r.attribution.values()
                 )

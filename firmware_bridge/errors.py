@@ -7,7 +7,9 @@ map field or block the failing request addressed, or ``None``). Vendor exception
 
 Raised, never returned: a driver call either did what it says or raises. Refusals the
 router reports in its registers (a commit refused for a bad CRC, an arm too late) are
-raised as ``CommitError`` / ``ArmError`` with the router's status code; per-entry header
+raised as ``CommitError`` / ``ArmError`` with the router's status code; an authenticated
+command the router would not even carry out as ``CommandRefused`` (``OwnedError`` when
+another controller owns the router); per-entry header
 refusals inside an accepted commit are not errors: they are counted in the router's
 counters (``read_status().counters``) and in ``CommitResult.refused``.
 """
@@ -81,4 +83,17 @@ class ArmError(BridgeError):
 
     def __init__(self, message: str, *, status: str, **where: str | None):
         self.status = status
+        super().__init__(message, **where)
+
+
+class CommandRefused(BridgeError):
+    """The router refused an authenticated command unexecuted: its tag (the router holds
+    other keys), its session (not the owner's) or its sequence number (stale)."""
+
+
+class OwnedError(CommandRefused):
+    """The router is owned by another live controller session; ``session`` is its id."""
+
+    def __init__(self, message: str, *, session: int, **where: str | None):
+        self.session = session
         super().__init__(message, **where)

@@ -29,18 +29,19 @@ import fcntl
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bench import Scenario
-from firmware_bridge.files import fsync_dir, write_file
+from firmware_bridge.files import TooOpenError, fsync_dir, read_owner_only, write_file
+from firmware_bridge.headers.commands import CommandKey, command_key
 from firmware_bridge.headers.errors import KeyPermissionError, KeyStoreError, Layer
 from firmware_bridge.headers.frame import SealingKeys
 from firmware_bridge.headers.keys import KeyRing, Party, PartyKind, layer_key
@@ -51,6 +52,7 @@ MANIFEST = "store.json"
 SIGNING_KEY = "signing.key"  # Ed25519, signs the journal; kept across epochs
 KEEP_EPOCHS = 2  # the current epoch and the one still in its grace window
 SEALED_FRAMES = "sealed-frame"  # the highest frame number any controller sealed with it
+KEEP_WITNESSES = 32  # journal heads kept with the reservation (one per journal, newest)
 
 
 class _Model(BaseModel):
@@ -77,6 +79,20 @@ class Manifest(_Model):
     terminals: tuple[TerminalEntry, ...]
     epochs: dict[int, EpochEntry]
     signing: str | None = None  # Ed25519 public key (64 hex digits); None: store predates it
+
+
+class Reservation(_Model):
+    """``sealed-frame``: the highest frame number reserved, the epoch it was reserved under
+    (below the store's epoch: no frame sealed under the current keys yet), and the last
+    signed head of each journal that reserved here (the journal's witness, opaque)."""
+
+    frame: int = Field(ge=0)
+    epoch: int = Field(ge=0)
+    journals: dict[str, dict[str, Any]] = {}
+
+
+class FrameReservationError(KeyStoreError):
+    """The frame reservation is missing or behind frames already sealed under the keys."""
 
 
 class KeyStore:
@@ -130,6 +146,7 @@ class KeyStore:
             store = cls(tmp, manifest)
             store.manifest = store._write_epoch(1, previous=None, renew_devices=True)
             store.manifest = store._write_signing_key()
+            store._write_reservation(Reservation(frame=0, epoch=0))  # nothing sealed yet
             write_file(tmp / MANIFEST, store.manifest.model_dump_json(indent=1).encode(), 0o644)
             os.replace(tmp, path)  # the whole store appears at once, or not at all
             fsync_dir(path.absolute().parent)
@@ -169,6 +186,13 @@ class KeyStore:
         manifest = staged._write_epoch(current.epoch + 1, current.epoch, all_parties)
         if manifest.signing is None:  # a store made before journal signing existed
             manifest = KeyStore(self.path, manifest)._write_signing_key()
+        # the reservation stays, marked as of the old epoch: nothing is sealed under the new
+        # keys yet. A missing or unreadable one starts again (the new keys are safe with it).
+        try:
+            kept = KeyStore(self.path, current).reservation()
+        except KeyStoreError:
+            kept = Reservation(frame=0, epoch=0)
+        self._write_reservation(kept.model_copy(update={"epoch": min(kept.epoch, current.epoch)}))
         write_file(self.path / MANIFEST, manifest.model_dump_json(indent=1).encode(), 0o644)
         for epoch in current.epochs.keys() - manifest.epochs.keys():
             shutil.rmtree(self._epoch_dir(epoch), ignore_errors=True)  # pruned epochs
@@ -293,6 +317,36 @@ class KeyStore:
             keys[epoch] = layer_key(layer, own, ctl, party, epoch, rid, controller=False)
         return KeyRing(party, rid, keys)
 
+    def command_keys(self, epoch: int | None = None) -> dict[str, CommandKey]:
+        """The controller's command keys of ``epoch`` (default: the current one), by router."""
+        epoch = self.epoch if epoch is None else epoch
+        controller = self._private(epoch, None)
+        return {
+            p.name: command_key(
+                controller,
+                X25519PublicKey.from_public_bytes(self.public_key(epoch, p)),
+                p,
+                epoch,
+                controller=True,
+            )
+            for p in self.parties()
+            if p.kind == "router"
+        }
+
+    def router_command_keys(self, name: str) -> dict[int, CommandKey]:
+        """A router's command keys for every epoch the store keeps: what firmware holds."""
+        party = self.party("router", name)
+        return {
+            epoch: command_key(
+                self._private(epoch, party),
+                X25519PublicKey.from_public_bytes(self.public_key(epoch, None)),
+                party,
+                epoch,
+                controller=False,
+            )
+            for epoch in self.manifest.epochs
+        }
+
     # --- files ------------------------------------------------------------------------
 
     def _epoch_dir(self, epoch: int) -> Path:
@@ -302,6 +356,21 @@ class KeyStore:
         return self._epoch_dir(epoch) / ("controller.key" if party is None else _file_name(party))
 
     def _check_permissions(self) -> None:
+        # what guards the keys and the frame numbers: writable by others, it could be
+        # swapped (public keys, a rolled-back reservation) as surely as a key could be read
+        guards = [
+            self.path,
+            self.path / MANIFEST,
+            self.path / SEALED_FRAMES,
+            *(self._epoch_dir(e) for e in self.manifest.epochs),
+        ]
+        for path in guards:
+            mode = _mode(path)
+            if mode is not None and mode & 0o022:
+                raise KeyPermissionError(
+                    f"{path}: writable by group or others (mode {mode:04o}); whoever can write "
+                    f"it can swap keys or roll back the frame numbers; fix with: chmod go-w {path}"
+                )
         paths = [
             self._key_path(e, p) for e in self.manifest.epochs for p in [None, *self.parties()]
         ]
@@ -333,33 +402,96 @@ class KeyStore:
 
     # --- frame numbers ----------------------------------------------------------------
 
+    def reservation(self) -> Reservation:
+        """The frame reservation (``sealed-frame``). Missing from a store that has one from
+        ``init``: refused, since frames could then be sealed twice under the same keys."""
+        path = self.path / SEALED_FRAMES
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise FrameReservationError(
+                f"{path}: missing; it holds the highest frame number sealed under epoch "
+                f"{self.epoch}'s keys, and without it a run could seal those frames again. "
+                f"Start a new epoch: ppr keys rotate --keys {self.path} (then provision the "
+                f"routers)"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeyStoreError(f"{path}: cannot read it: {exc}") from exc
+        if text.isdigit():  # the first format: the number alone, reserved in this epoch
+            return Reservation(frame=int(text), epoch=self.epoch)
+        try:
+            return Reservation.model_validate_json(text)
+        except ValidationError:
+            raise KeyStoreError(
+                f"{path}: not a frame reservation; restore it from a backup, or start a new "
+                f"epoch: ppr keys rotate --keys {self.path}"
+            ) from None
+
     def last_sealed_frame(self) -> int:
         """The highest frame number reserved for sealing with this store's keys (0: none)."""
-        try:
-            text = (self.path / SEALED_FRAMES).read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            raise KeyStoreError(f"{self.path / SEALED_FRAMES}: cannot read it: {exc}") from exc
-        if not text.isdigit():
-            raise KeyStoreError(
-                f"{self.path / SEALED_FRAMES}: holds {text[:20]!r}, not a frame number; "
-                f"write the highest frame number this store sealed (or a larger one)"
-            )
-        return int(text)
+        return self.reservation().frame
 
-    def reserve_frame(self, at_least: int) -> int:
+    def check_frames(self, seen: Mapping[str, int]) -> None:
+        """Refuse a reservation behind a frame that ``seen`` (who -> highest frame it saw:
+        the routers, the journal) reports, when a frame was sealed under the current epoch
+        (``FrameReservationError``: the reservation was deleted or rolled back, and the
+        frames between may be sealed again under the same keys). No frame was sealed in
+        this epoch yet (a new store, a rotation): the reservation moves up to them."""
+        if not seen:
+            return
+        who, top = max(seen.items(), key=lambda item: item[1])
+        with self._locked():
+            r = self.reservation()
+            if top <= r.frame:
+                return
+            if r.epoch >= self.epoch:
+                frames = f"frame {top}" if top == r.frame + 1 else f"frames {r.frame + 1}..{top}"
+                raise FrameReservationError(
+                    f"{self.path / SEALED_FRAMES}: reserves frames up to {r.frame}, but {who} "
+                    f"has seen frame {top}: the reservation was deleted or rolled back, and "
+                    f"{frames} may be sealed again under epoch {self.epoch}'s keys. Start a "
+                    f"new epoch: ppr keys rotate --keys {self.path} (then provision the "
+                    f"routers)"
+                )
+            self._write_reservation(r.model_copy(update={"frame": top}))
+
+    def reserve_frame(
+        self, at_least: int, witness: Callable[[int], tuple[str, Mapping[str, Any]]] | None = None
+    ) -> int:
         """Reserve the frame number to seal next: ``at_least``, or above every frame this
         store ever sealed. Header nonces are (epoch, frame, slot, index) under the
         store's keys, so two runs with their own journals (another ``--out``) must never
-        seal the same frame number; durable before it returns."""
+        seal the same frame number; durable before it returns. ``witness(frame)`` gives
+        (journal id, the journal's signed head) to keep in the same write."""
         with self._locked():
-            frame = max(at_least, self.last_sealed_frame() + 1)
-            try:
-                write_file(self.path / SEALED_FRAMES, f"{frame}\n".encode(), 0o644)
-            except OSError as exc:
-                raise KeyStoreError(f"{self.path}: cannot reserve frame {frame}: {exc}") from exc
+            r = self.reservation()
+            frame = max(at_least, r.frame + 1)
+            journals = dict(r.journals)
+            if witness is not None:
+                journal, head = witness(frame)
+                journals = _with_witness(journals, journal, head)
+            self._write_reservation(Reservation(frame=frame, epoch=self.epoch, journals=journals))
         return frame
+
+    def keep_witness(self, journal: str, head: Mapping[str, Any]) -> None:
+        """Keep a journal's signed head (at the end of a run) with the reservation."""
+        with self._locked():
+            r = self.reservation()
+            journals = _with_witness(dict(r.journals), journal, head)
+            self._write_reservation(r.model_copy(update={"journals": journals}))
+
+    def witness(self, journal: str) -> dict[str, Any] | None:
+        """The last head kept for ``journal`` (None: none, or no reservation to hold it)."""
+        try:
+            return self.reservation().journals.get(journal)
+        except KeyStoreError:
+            return None
+
+    def _write_reservation(self, r: Reservation) -> None:
+        try:
+            write_file(self.path / SEALED_FRAMES, (r.model_dump_json() + "\n").encode(), 0o644)
+        except OSError as exc:
+            raise KeyStoreError(f"{self.path}: cannot reserve frame {r.frame}: {exc}") from exc
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -371,20 +503,26 @@ class KeyStore:
             os.close(fd)
 
 
+def _with_witness(
+    journals: dict[str, dict[str, Any]], journal: str, head: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Journal heads with ``journal``'s replaced, the most recent KEEP_WITNESSES kept."""
+    journals.pop(journal, None)
+    journals[journal] = dict(head)
+    return dict(list(journals.items())[-KEEP_WITNESSES:])
+
+
 def _load_private(path: Path) -> object:
     """A PEM private key, refused when group or others may read the file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        data = read_owner_only(path)
+    except TooOpenError as exc:
+        raise KeyPermissionError(
+            f"{path}: private key is accessible by group or others (mode {exc.mode:04o}); "
+            f"fix with: chmod 600 {path}"
+        ) from None
     except OSError as exc:
         raise KeyStoreError(f"{path}: cannot read private key: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as fh:
-        mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
-        if mode & 0o077:
-            raise KeyPermissionError(
-                f"{path}: private key is accessible by group or others (mode {mode:04o}); "
-                f"fix with: chmod 600 {path}"
-            )
-        data = fh.read()
     try:
         return serialization.load_pem_private_key(data, password=None)
     except ValueError as exc:

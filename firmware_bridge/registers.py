@@ -19,7 +19,8 @@ Table = Literal["coil", "holding"]
 Access = Literal["r", "w", "rw"]
 
 # registers per type; "bytes" fields say their own size
-_WIDTH = {"bool": 1, "u16": 1, "u32": 2, "u64": 4, "i32": 2}
+_WIDTH = {"bool": 1, "u16": 1, "u32": 2, "u64": 4, "i32": 2, "i64": 4}
+_SIGNED = {"i32", "i64"}
 
 
 class RegisterMapError(Exception):
@@ -42,9 +43,11 @@ class Field:
     def encode(self, value: int | float) -> list[int]:
         """Registers (high word first) of a value in the field's unit."""
         count = round(value / self.scale) if self.scale != 1.0 else int(value)
-        if self.type == "i32":
-            count &= 0xFFFFFFFF
         limit = 1 << (16 * self.registers)
+        if self.type in _SIGNED:
+            if not -limit // 2 <= count < limit // 2:
+                raise ValueError(f"{self.name} = {value!r} does not fit {self.type}")
+            count &= limit - 1
         if not 0 <= count < limit:
             raise ValueError(f"{self.name} = {value!r} does not fit {self.type}")
         return [(count >> (16 * (self.registers - 1 - i))) & 0xFFFF for i in range(self.registers)]
@@ -53,8 +56,8 @@ class Field:
         count = 0
         for r in regs[: self.registers]:
             count = (count << 16) | (r & 0xFFFF)
-        if self.type == "i32" and count & 0x80000000:
-            count -= 1 << 32
+        if self.type in _SIGNED and count >> (16 * self.registers - 1):
+            count -= 1 << (16 * self.registers)
         return count * self.scale if self.scale != 1.0 else count
 
 

@@ -11,7 +11,14 @@ from bench import Scenario, Topology
 from scheduler.checker import check_plan, verify_plan
 from scheduler.errors import NoRouteError, PlanCheckError, SchedulerError, SolverError
 from scheduler.greedy import solve_greedy
-from scheduler.lagrangian import LrOptions, Progress, WarmStart, ensure_compiled, solve_lr
+from scheduler.lagrangian import (
+    Finishing,
+    LrOptions,
+    Progress,
+    WarmStart,
+    ensure_compiled,
+    solve_lr,
+)
 from scheduler.milp import MilpOptions, solve_milp
 from scheduler.plan import Plan, PlannedPacket
 from scheduler.problem import PlanningProblem, build_problem
@@ -32,6 +39,7 @@ def plan_transfers(
     progress: Progress | None = None,
     down_routers: frozenset[str] = frozenset(),
     warm: object | None = None,
+    finishing: Finishing | None = None,
 ) -> Plan:
     """Plan every transfer of a checked scenario with the named solver. ``warm``: an
     earlier lr plan's ``Plan.warm``, a start for lr if the problem is the same. Routes through
@@ -48,7 +56,7 @@ def plan_transfers(
     )
     if solver == "lr":
         start = warm if isinstance(warm, WarmStart) else None
-        return solve_lr(problem, lr_options or LrOptions(), progress, start)
+        return solve_lr(problem, lr_options or LrOptions(), progress, start, finishing)
     if solver == "milp":
         return solve_milp(problem, milp_options or MilpOptions())
     return solve_greedy(problem)
@@ -57,6 +65,7 @@ def plan_transfers(
 __all__ = [
     "DEFAULT_K",
     "SOLVERS",
+    "Finishing",
     "LrOptions",
     "MilpOptions",
     "NoRouteError",

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for ppr: the Debian packages the tests drive for real
-# (a Mosquitto broker, socat for pseudo-terminal pairs) and a virtual environment with
-# the project and its test extra. Safe to run again.
+# (a Mosquitto broker, socat for pseudo-terminal pairs, Chromium and its driver for the
+# web terminal's browser tests) and a virtual environment with the project and its test
+# extra. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(mosquitto socat)
+DEBIAN_PACKAGES=(mosquitto socat chromium chromium-driver)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

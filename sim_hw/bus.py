@@ -13,12 +13,19 @@ Circuit model (the planning model of docs/design.md, made physical):
 * a line or terminal access of resistance ``R`` drops ``I*R`` and dissipates ``I^2*R``;
 * an SOP is a converter that passes ``I`` and dissipates ``loss_coeff * V * I``;
 * a router's store absorbs what arrives and later releases it, over its own slot's
-  conduction time, at the same current.
+  conduction time, at the same current: at one power, what it held when the slot's
+  window opened divided by the window's length.
 
 So a packet delivers ``V*I*tau`` minus the planning model's losses when every router is
-on time. A piece of a circuit whose gates belong to different packets (a router's clock
-off by more than the guard, a gate stuck closed) is a collision: counted at every router
-on it, alarmed, and those routers open their gates for the rest of the slot, so both
+on time. A packet flows only while every gate on its path is closed: routers whose
+slots start ``d`` apart (within the guard) shorten it by ``d``, and a router whose slots
+the controller stretched (``arm_rate_ppb``) lengthens or shortens it. The twin measures
+that apart: per frame, each router's sink meters' *timing shortfall*, the circuit
+model's energy (every gate on time, conduction ``tau``) minus what they metered.
+
+A piece of a circuit whose gates belong to different packets (a router's clock off by
+more than the guard, a gate stuck closed) is a collision: counted at every router on
+it, alarmed, and those routers open their gates for the rest of the slot, so both
 packets are lost. A circuit that does not reach a load is an open circuit: no current.
 """
 
@@ -212,24 +219,47 @@ class DcBus:
                 or (volts * amps > x.max_power * margin)
             ):
                 return self._abort(hops, "overcurrent_trips", "overcurrent")
+        leg = (slot0, head.index)
         if head.in_port == STORE_PORT:
             held = r0.store.get(head.inner)
             if held is None:
                 return None
-            power = held / run0.tau_s  # the store sends what it holds over one slot
-            r0.store[head.inner] = held - power * d
+            power = run0.released.get(leg)
+            if power is None:  # what it held when the window opened, over the window
+                power = run0.released[leg] = held / ((run0.slot_t - run0.guard_t) * 1e-6)
+            r0.store[head.inner] = max(0.0, held - power * d)
         else:
             power = volts * amps
+        lost = 0.0  # W along the way
         for k, (r, run, _, gate) in enumerate(hops):
-            power -= sum(_loss(x, volts, amps) for x in before[k])
+            loss = sum(_loss(x, volts, amps) for x in before[k])
+            power -= loss
+            lost += loss
             energy, v_here = power * d, power / amps
             r.meter(gate.in_port, True, energy, v_here, amps, run, gate)
             r.meter(gate.out_port, False, energy, v_here, amps, run, gate)
         r, run, _, gate = hops[-1]
+        if end[0] != "store":
+            loss = _loss(end[1], volts, amps)
+            power -= loss
+            lost += loss
+        if leg not in run0.legs:  # this leg's first piece: what the circuit model says
+            run0.legs.add(leg)
+            tau = run0.tau_s  # every gate on time, for tau
+            at_head = (
+                r0.store_nominal.get(head.inner, 0.0)
+                if head.in_port == STORE_PORT
+                else (volts * amps * tau)
+            )
+            nominal = at_head - lost * tau
+            if end[0] == "store":
+                r.store_nominal[gate.inner] = nominal
+            else:
+                r.frame_shortfall[run.frame] = r.frame_shortfall.get(run.frame, 0.0) + nominal
         if end[0] == "store":
             r.store[gate.inner] = r.store.get(gate.inner, 0.0) + power * d
             return None
-        power -= _loss(end[1], volts, amps)
+        r.frame_shortfall[run.frame] = r.frame_shortfall.get(run.frame, 0.0) - power * d
         self._deliver(r, run, gate, end[1].terminal, power * d)
         return None
 

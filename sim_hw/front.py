@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from firmware_bridge.registers import Block, register_map
 from sim_hw.description import DeviceDescription
-from sim_hw.router import RouterModel
+from sim_hw.router import CommandRefused, RouterModel
 
 
 class DeviceException(Exception):
@@ -37,6 +37,7 @@ class RouterFront:
         self.window = self.map.block("upload_window")
         self.top = self.window.end  # reads below this (reserved ones read 0) are mapped
         self._coils = {f.address: f.name for f in self.map.block("control").fields}
+        self._commands = {b.start: b for b in self.map.blocks if b.name.startswith("cmd_")}
 
     def _refuse(self, condition: str) -> DeviceException:
         return DeviceException(self.desc.reply_code(condition))
@@ -79,11 +80,14 @@ class RouterFront:
             raise self._refuse("too_many_registers")
         w = self.window
         if w.start <= addr and end <= w.end:
-            if self.model.staging == "armed":
-                raise self._refuse("window_while_armed")
             data = b"".join(v.to_bytes(2, "big") for v in values)
             self.model.write_window(2 * (addr - w.start), data)
             return
+        command = self._commands.get(addr)
+        if command is not None and end == command.end:
+            return self._command(command, values, t)
+        if any(b.start < end and addr < b.end for b in self._commands.values()):
+            raise self._refuse("partial_field")  # a command is one write of its whole block
         config = self.map.block("config")
         fields = [f for f in config.fields if f.address < end and f.address + f.registers > addr]
         if not fields or addr < config.start or end > config.end:
@@ -94,16 +98,27 @@ class RouterFront:
             raise self._refuse("read_only")
         decoded = {f.name: int(f.decode(values[f.address - addr :])) for f in fields}
         for name, value in decoded.items():
-            if name == "heartbeat":
-                self.model.heartbeat(t, value)
-            elif (
+            if (
                 name == "upload_page"
                 and value * self.map.params["window_entries"]
                 >= (self.map.params["bank_entries_max"])
             ):
                 raise self._refuse("bad_value")
-            else:
-                self.model.config[name] = value
+            self.model.config[name] = value
+
+    def _command(self, block: Block, values: Sequence[int], t: float) -> None:
+        """An authenticated command: the registers before the tag are the signed body."""
+        tag_field = block.fields[-1]
+        n = tag_field.address - block.start
+        body = b"".join(v.to_bytes(2, "big") for v in values[:n])
+        tag = b"".join(v.to_bytes(2, "big") for v in values[n:])
+        fields = {
+            f.name: int(f.decode(values[f.address - block.start :])) for f in block.fields[:-1]
+        }
+        try:
+            self.model.command(block.name.removeprefix("cmd_"), fields, body, tag, t)
+        except CommandRefused:
+            raise self._refuse("command_refused") from None
 
     # --- coils ------------------------------------------------------------------------
 
@@ -121,15 +136,8 @@ class RouterFront:
             raise self._refuse("unmapped_address")
         if not value:
             return
-        m = self.model
-        if name == "commit":
-            m.commit()
-        elif name == "arm":
-            m.arm(t)
-        elif name == "estop":
-            m.halt(t, "fault")
-        elif name == "clear_fault":
-            m.clear_fault()
+        if name == "estop":
+            self.model.halt(t, "fault")
 
     # --- register values --------------------------------------------------------------
 
@@ -170,6 +178,15 @@ class RouterFront:
             return {f.name: m.counters[f.name] & 0xFFFFFFFF for f in block.fields}
         if name == "config":
             return dict(m.config)
+        if name == "session":
+            owner = m.owner
+            return {
+                "owner_session": owner.session if owner else 0,
+                "owner_seq": owner.seq if owner else 0,
+                "challenge": m.challenge,
+                "replay_mark": m.headers.last_committed or 0,
+                "watchdog_timeout_ms": m.watchdog_ms if owner else m.default_watchdog_ms,
+            }
         if name == "clock":
             if m.live is not None and not m.live.finished:
                 start = m.live.start_us
@@ -181,8 +198,8 @@ class RouterFront:
                 return {}
             e_in, e_out, n_in, n_out, v, i = m.meters[instance]
             return {
-                "energy_in_uj": round(e_in * 1e6),
-                "energy_out_uj": round(e_out * 1e6),
+                "energy_in_nj": round(e_in * 1e9),
+                "energy_out_nj": round(e_out * 1e9),
                 "packets_in": n_in,
                 "packets_out": n_out,
                 "last_voltage": max(0.0, min(v, 655.35)),
@@ -205,8 +222,12 @@ class RouterFront:
                 "sink": sink,
                 "transfer": transfer,
                 "packets": int(n),
-                "energy_uj": round(energy * 1e6),
+                "energy_nj": round(energy * 1e9),
             }
         if name == "twin_diagnostics":
-            return dict(self.diagnostics())
+            return {
+                **self.diagnostics(),
+                "timing_shortfall_nj": round(m.latched_shortfall * 1e9),
+                "latched_start_ns": max(0, round(m.latched_start * 1e3)),
+            }
         return {}

@@ -1,8 +1,12 @@
-"""One router's firmware: banks, commit, arm, watchdog, e-stop, counters, meters.
+"""One router's firmware: sessions, banks, commit, arm, watchdog, e-stop, counters, meters.
 
 Time is the twin's true time ``t`` in microseconds (float); the router sees only its own
 clock, ``RouterClock.read(t)``. Commands take the true time they arrive at; the twin has
 already run the DC bus up to that instant, so a command acts exactly when it arrives.
+
+Every command but the e-stop is authenticated (``command``): a claim makes a session
+the owner, and the owner's commands carry a sequence number and a tag under the
+router's command key. What survives a power-up lives in ``NvState`` (``sim_hw.nv``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 
 from firmware_bridge.headers import (
     STORE_PORT,
+    CommandKey,
     HeaderAuthError,
     HeaderFormatError,
     KeyEpochError,
@@ -24,6 +29,7 @@ from firmware_bridge.headers import (
     RouterHeaderState,
 )
 from firmware_bridge.registers import register_map
+from sim_hw.nv import NvMemory, NvState
 
 _MAP = register_map()
 ROW_BYTES = 2 * _MAP.params["entry_registers"]
@@ -81,12 +87,15 @@ class Run:
     gates: dict[int, dict[int, Gate]]  # slot -> in_port -> gate
     order: list[int]  # slots with gates, ascending
     start_us: int = 0
+    rate_ppb: int = 0
     t0: float = math.inf
     slot_t: float = 0.0
     guard_t: float = 0.0
     cut: float = math.inf  # gates open for good from here (swap, e-stop, watchdog)
     finished: bool = False
     counted: set[tuple[int, int, bool]] = field(default_factory=set)  # (slot, index, into)
+    legs: set[tuple[int, int]] = field(default_factory=set)  # (slot, index) heads that conducted
+    released: dict[tuple[int, int], float] = field(default_factory=dict)  # store release W
 
     @property
     def end(self) -> float:
@@ -102,6 +111,29 @@ class CommitRefused(Exception):
         self.status = status
 
 
+class CommandRefused(Exception):
+    """A command not carried out: not the owner's, a bad tag, a stale sequence number."""
+
+    def __init__(self, why: str):
+        self.why = why
+        super().__init__(why)
+
+
+@dataclass
+class Owner:
+    """The session that commands the router, and its last accepted command."""
+
+    session: int
+    epoch: int
+    seq: int = 0
+    last: tuple[str, bytes, bytes] | None = None  # kind, body, tag
+
+
+# the geometry a commit command carries, in its fields' names
+_GEOMETRY = (("frame_slots", "commit_slots"), ("slot_us", "commit_slot_us"),
+             ("guard_us", "commit_guard_us"))  # fmt: skip
+
+
 class RouterModel:
     def __init__(
         self,
@@ -112,29 +144,28 @@ class RouterModel:
         ring: KeyRing,
         clock: RouterClock,
         *,
+        command_keys: dict[int, CommandKey],
         watchdog_ms: int,
         frame_slots: int,
         slot_us: int,
         guard_us: int,
+        nv: NvMemory | None = None,
     ) -> None:
         self.id, self.wire_id, self.ports, self.storage = router_id, wire_id, ports, storage
         self.clock = clock
+        self.command_keys = command_keys
         self.headers = RouterHeaderState(ring)
         self.config: dict[str, int] = {
-            "watchdog_timeout_ms": watchdog_ms,
-            "heartbeat": 0,
+            "upload_page": 0,
             "frame_slots": frame_slots,
             "slot_us": slot_us,
             "guard_us": guard_us,
-            "commit_frame": 0,
-            "commit_count": 0,
-            "commit_crc": 0,
-            "arm_frame": 0,
-            "arm_start_us": 0,
-            "arm_rate_ppb": 0,
-            "upload_page": 0,
         }
-        self.rows = bytearray(_MAP.params["bank_entries_max"] * ROW_BYTES)
+        self.default_watchdog_ms = watchdog_ms  # shown until a claim sets the owner's
+        self.watchdog_ms = 0
+        self.owner: Owner | None = None
+        self.claims = 0  # since power-up: the low half of the challenge
+        self.rows = bytearray(_MAP.params["bank_entries_max"] * ROW_BYTES)  # upload buffer
         self.staging = "empty"
         self.staged: Run | None = None
         self.live: Run | None = None
@@ -145,8 +176,7 @@ class RouterModel:
         self.commit_status = "none"
         self.arm_status = "none"
         self.frames_completed = 0
-        self.last_beat: float | None = None
-        self.armed_at: float | None = None
+        self.last_beat: float | None = None  # the owner's last accepted command
         self.aborted: set[tuple[int, int]] = set()  # (frame, slot) whose gates were opened
         # meters: per port [energy_in, energy_out (J), packets_in, packets_out, V, I]
         self.meters = [[0.0, 0.0, 0, 0, 0.0, 0.0] for _ in range(ports)]
@@ -155,18 +185,58 @@ class RouterModel:
         self.frame_attribution: dict[int, dict[tuple[int, int], list[float]]] = {}
         self.latched: tuple[int, dict[tuple[int, int], list[float]]] = (0, {})
         self.store: dict[bytes, float] = {}  # inner entry -> energy held (J)
+        self.store_nominal: dict[bytes, float] = {}  # ... and what the circuit model says
+        # energy the circuit model gives this router's sinks minus what they metered (J),
+        # per running frame, latched at its end with the attribution
+        self.frame_shortfall: dict[int, float] = {}
+        self.latched_shortfall = 0.0
+        self.latched_start = 0.0  # true time (us) the latched frame started
         self.flip_bank_writes = 0  # injected fault: > 0 flips a bit of each window write
         self.bank_flips = 0
+        self.nv = nv or NvMemory(None, router_id)
+        self._power_up(self.nv.load())
+
+    # --- power-up ---------------------------------------------------------------------
+
+    def _power_up(self, kept: NvState) -> None:
+        """Restore what non-volatile memory kept; count this power-up."""
+        h = self.headers
+        if kept.epoch is not None:
+            h.last_committed, h.epoch = kept.replay_mark, kept.epoch
+            h.previous, h.epoch_since = kept.previous, kept.epoch_since
+        if kept.estop:
+            self.halted = "fault"
+            self.alarms.add("estop")
+        self.boot_count = kept.boot_count + 1
+        self._save()
+
+    def _save(self) -> None:
+        h = self.headers
+        self.nv.save(
+            NvState(
+                self.boot_count, h.last_committed, h.epoch, h.previous, h.epoch_since,
+                self.halted == "fault",
+            )
+        )  # fmt: skip
+
+    @property
+    def challenge(self) -> int:
+        """Never the same twice: power-ups (kept across them) and claims since."""
+        return (self.boot_count & 0xFFFFFFFF) << 32 | (self.claims & 0xFFFFFFFF)
 
     # --- time -------------------------------------------------------------------------
 
     def watchdog_deadline(self) -> float | None:
-        """True time the watchdog expires: it runs from the first heartbeat or arm."""
-        timeout = self.config["watchdog_timeout_ms"]
-        marks = [m for m in (self.last_beat, self.armed_at) if m is not None]
-        if not timeout or self.halted or not marks:
+        """True time the owner's watchdog expires (its last command + the timeout)."""
+        if self.owner is None or not self.watchdog_ms or self.last_beat is None:
             return None
-        return max(marks) + timeout * 1000.0 / self.clock.rate
+        return self.last_beat + self.watchdog_ms * 1000.0 / self.clock.rate
+
+    def lapse(self, t: float) -> None:
+        """The watchdog expired: ownership lapses, and a router not halted goes safe."""
+        self.owner = None
+        if not self.halted:
+            self.halt(t, "safe")
 
     def settle(self, t: float) -> None:
         """Swap banks and finish frames whose instant has come (no bus work here)."""
@@ -187,6 +257,8 @@ class RouterModel:
         run.finished = True
         # the bus has run up to t before any frame finishes: the frame's energy is all in
         self.latched = (run.frame, self.frame_attribution.pop(run.frame, {}))
+        self.latched_shortfall = self.frame_shortfall.pop(run.frame, 0.0)
+        self.latched_start = run.t0 if math.isfinite(run.t0) else 0.0
 
     def windows(self, t0: float, t1: float) -> list[tuple[float, float, Run, int, bool]]:
         """Conduction windows of this router's gates overlapping ``[t0, t1)``, clipped to
@@ -211,54 +283,107 @@ class RouterModel:
                     out.append((a, b, run, slot, ends))
         return out
 
-    # --- commands ---------------------------------------------------------------------
+    # --- commands -----------------------------------------------------------------------
 
-    def heartbeat(self, t: float, value: int) -> None:
-        self.config["heartbeat"] = value & 0xFFFF
-        self.last_beat = t
+    def command(self, kind: str, fields: dict[str, int], body: bytes, tag: bytes, t: float) -> None:
+        """Carry out an authenticated command, or raise ``CommandRefused`` having changed
+        nothing but the refusal counter."""
+        try:
+            self._carry_out(kind, fields, body, tag, t)
+        except CommandRefused:
+            self.counters["command_refusals"] += 1
+            raise
+
+    def _carry_out(
+        self, kind: str, fields: dict[str, int], body: bytes, tag: bytes, t: float
+    ) -> None:
+        code = _MAP.code("command", kind)
+        if kind == "claim":
+            return self._claim(fields, body, tag, t)
+        owner = self.owner
+        prefix = "clear" if kind == "clear_fault" else kind
+        if owner is None or fields[f"{prefix}_session"] != owner.session:
+            raise CommandRefused("not the owner's session")
+        if not self.command_keys[owner.epoch].verify(code, body, tag):
+            raise CommandRefused("tag does not verify")
+        seq = fields[f"{prefix}_seq"]
+        if seq == owner.seq and owner.last == (kind, body, tag):
+            return None  # a master whose reply was lost repeats it: answered, not redone
+        if seq <= owner.seq:
+            raise CommandRefused(f"sequence number {seq} is not above {owner.seq}")
+        owner.seq, owner.last = seq, (kind, body, tag)
+        self.last_beat = t  # every command of the owner feeds the watchdog
+        if kind == "heartbeat":
+            self.watchdog_ms = fields["heartbeat_watchdog_ms"]
+        elif kind == "commit":
+            self.commit(fields)
+        elif kind == "arm":
+            self.arm(t, fields["arm_frame"], fields["arm_start_us"], fields["arm_rate_ppb"])
+        elif kind == "clear_fault":
+            self.clear_fault()
+        elif kind in ("abort", "release"):
+            self.abort(t)
+            if kind == "release":
+                self.owner = None
+        return None
+
+    def _claim(self, fields: dict[str, int], body: bytes, tag: bytes, t: float) -> None:
+        epoch = fields["claim_epoch"]
+        key = self.command_keys.get(epoch)
+        if key is None or not key.verify(_MAP.code("command", "claim"), body, tag):
+            raise CommandRefused("tag does not verify")
+        frame = (self.headers.last_committed or 0) + 1
+        if epoch not in self.headers.acceptable_epochs(frame):
+            raise CommandRefused(f"epoch {epoch} is retired")
+        if fields["claim_challenge"] != self.challenge:
+            raise CommandRefused("not the current challenge")
+        if self.owner is not None or not fields["claim_session"]:
+            raise CommandRefused("owned by another session")
+        self.owner = Owner(fields["claim_session"], epoch)
+        self.claims += 1
+        self.watchdog_ms, self.last_beat = fields["claim_watchdog_ms"], t
+        return None
 
     def write_window(self, offset: int, data: bytes) -> None:
+        """Write the upload buffer. A committed bank was opened out of it: it stays."""
         base = self.config["upload_page"] * _MAP.params["window_entries"] * ROW_BYTES
         start = base + offset
         self.rows[start : start + len(data)] = data
         if self.flip_bank_writes and data:
             self.rows[start] ^= 0x01  # what the bus wrote is not what the memory holds
             self.bank_flips += 1
-        if self.staging == "ready":
-            self.staging, self.staged = "loading", None
-        elif self.staging == "empty":
+        if self.staging == "empty":
             self.staging = "loading"
 
     def read_window(self, offset: int, length: int) -> bytes:
         base = self.config["upload_page"] * _MAP.params["window_entries"] * ROW_BYTES
         return bytes(self.rows[base + offset : base + offset + length])
 
-    def commit(self) -> None:
-        frame, count, crc = (self.config[k] for k in ("commit_frame", "commit_count", "commit_crc"))
+    def commit(self, fields: dict[str, int]) -> None:
+        frame, count, crc = (fields[k] for k in ("commit_frame", "commit_count", "commit_crc"))
+        geometry = tuple(fields[k] for _, k in _GEOMETRY)
         staged = self.staged
         if self.staging == "armed":
             self.commit_status = "busy"
         elif (
             self.staging == "ready"
-            and staged
-            and (staged.frame, staged.count, staged.crc)
-            == (
-                frame,
-                count,
-                crc,
-            )
+            and staged is not None
+            and (staged.frame, staged.count, staged.crc) == (frame, count, crc)
+            and (staged.slots, staged.slot_us, staged.guard_us) == geometry
         ):
-            self.commit_status = "ok"  # a retried commit: idempotent
+            self.commit_status = "ok"  # committed already: idempotent
         else:
             try:
-                self.staged = self._build(frame, count, crc)
+                self.staged = self._build(frame, count, crc, *geometry)
                 self.staging, self.commit_status = "ready", "ok"
+                self.config.update({k: v for (k, _), v in zip(_GEOMETRY, geometry, strict=True)})
             except CommitRefused as why:
-                self.staged, self.commit_status = None, why.status
-                self.staging = "loading" if self.staging != "empty" else "empty"
+                self.commit_status = why.status  # the staging bank stays as it was
+            self._save()
 
-    def _build(self, frame: int, count: int, crc: int) -> Run:
-        slots, slot_us, guard_us = (self.config[k] for k in ("frame_slots", "slot_us", "guard_us"))
+    def _build(
+        self, frame: int, count: int, crc: int, slots: int, slot_us: int, guard_us: int
+    ) -> Run:
         if not slots or guard_us >= slot_us:
             raise CommitRefused("bad_geometry")
         if count > _MAP.params["bank_entries_max"]:
@@ -323,43 +448,57 @@ class RouterModel:
                 if held > self.storage or held < -self.storage:
                     self._interlock(saved)
 
-    def arm(self, t: float) -> None:
-        frame, start = self.config["arm_frame"], self.config["arm_start_us"]
+    def arm(self, t: float, frame: int, start: int, rate_ppb: int) -> None:
         staged, live = self.staged, self.live
+        armed_as = (start, rate_ppb)
         if self.halted:
             self.arm_status = "not_allowed"
-        elif staged is None and live is not None and (live.frame, live.start_us) == (frame, start):
-            self.arm_status = "ok"  # a retried arm whose first reply was lost: it already runs
+        elif staged is None and live is not None and live.frame == frame:
+            # a retry whose first reply was lost: it already runs; never another start
+            self.arm_status = (
+                "ok" if (live.start_us, live.rate_ppb) == armed_as else "already_armed"
+            )
         elif staged is None or self.staging not in ("ready", "armed"):
             self.arm_status = "not_ready"
         elif staged.frame != frame:
             self.arm_status = "wrong_frame"
-        elif self.staging == "armed" and staged.start_us == start:
-            self.arm_status = "ok"  # a retried arm: idempotent
+        elif self.staging == "armed":
+            self.arm_status = (
+                "ok" if (staged.start_us, staged.rate_ppb) == armed_as else "already_armed"
+            )
         else:
             t0 = self.clock.true_time(start)
             if t0 <= t:
                 self.arm_status = "too_late"
                 return
             # slot lengths on this clock, stretched as the controller asked, in true time
-            rate = self.clock.rate / (1.0 + self.config["arm_rate_ppb"] * 1e-9)
-            staged.start_us, staged.t0 = start, t0
+            rate = self.clock.rate / (1.0 + rate_ppb * 1e-9)
+            staged.start_us, staged.rate_ppb, staged.t0 = start, rate_ppb, t0
             staged.slot_t, staged.guard_t = staged.slot_us / rate, staged.guard_us / rate
-            self.staging, self.arm_status, self.armed_at = "armed", "ok", t
+            self.staging, self.arm_status = "armed", "ok"
 
-    def halt(self, t: float, why: str) -> None:
-        """Open every gate now and drop the banks: e-stop ("fault") or watchdog ("safe")."""
+    def abort(self, t: float) -> None:
+        """Open every gate now and drop both banks, without a fault (the owner's abort)."""
+        self._drop_banks(t)
+
+    def _drop_banks(self, t: float) -> None:
         for run in (self.live, self.staged):
             if run is not None:
                 run.cut = min(run.cut, t)
         if self.live is not None and not self.live.finished:
             self._finish(self.live, t)
         self.staged, self.staging = None, "empty"
-        self.halted = why
+
+    def halt(self, t: float, why: str) -> None:
+        """Open every gate now and drop the banks: e-stop ("fault") or watchdog ("safe")."""
+        self._drop_banks(t)
         if why == "fault":
             self.counters["estops"] += 1
             self.alarms.add("estop")
+            self.halted = why
+            self._save()  # a latched e-stop outlives a power cut
         else:
+            self.halted = self.halted or why
             self.counters["watchdog_trips"] += 1
             self.alarms.add("watchdog")
 
@@ -371,8 +510,11 @@ class RouterModel:
                 run.t0 -= delta_us / self.clock.rate
 
     def clear_fault(self) -> None:
-        self.halted, self.last_beat, self.armed_at = None, None, None
+        was = self.halted
+        self.halted = None
         self.alarms.clear()
+        if was == "fault":
+            self._save()
 
     # --- what the registers show ------------------------------------------------------
 

@@ -4,8 +4,9 @@
         twin.addresses          # {"R1": "modbus-tcp://127.0.0.1:40123?unit=1", ...}
 
 The twin knows only what real firmware would know: the register map, each router's own
-key from the key store (and each sink meter's), its own clock and the wiring of the
-bench. Time runs ``accel`` times faster than the wall clock; the DC bus is evaluated
+keys from the key store (and each sink meter's), its own clock, the wiring of the bench,
+and what its non-volatile memory kept (``nv_dir``; without one, every start is a
+factory-new router's). Time runs ``accel`` times faster than the wall clock; the DC bus is evaluated
 exactly (event by event) whenever a request arrives, on a periodic tick, and on demand.
 """
 
@@ -17,6 +18,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import Scenario, Topology, load_with_topology
@@ -31,9 +33,22 @@ from sim_hw.errors import TwinError
 from sim_hw.faults import LINK_FAULTS, Fault, parse_fault
 from sim_hw.front import DeviceException, RouterFront
 from sim_hw.links import Fate, PtyLine, TcpListener
+from sim_hw.nv import NvMemory
 from sim_hw.router import RouterClock, RouterModel
 
 TRANSPORTS = ("tcp", "rtu", "serial")
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """The twin's own account of a frame's gate timing, apart from its meters: the sinks
+    metered the circuit model's energy minus ``shortfall_j``."""
+
+    frame: int
+    shortfall_j: float
+    start_spread_us: float  # latest minus earliest router's frame start, true time
+
+
 TICK_S = 0.01  # wall-clock period of the background bus evaluation
 _SCHEME = {"rtu": "modbus-rtu", "serial": "serial"}
 
@@ -51,6 +66,7 @@ class Twin:
         baud: int = 115200,
         line_baud: int | None = None,
         seed: int = 0,
+        nv_dir: str | Path | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise TwinError(f"unknown transport '{transport}' (one of {', '.join(TRANSPORTS)})")
@@ -61,6 +77,7 @@ class Twin:
         else:
             self.scenario, self.topology = load_with_topology(scenario)
         self.keystore_dir = Path(keystore)
+        self.nv_dir = None if nv_dir is None else Path(nv_dir)
         self.transport, self.accel, self.host = transport, accel, host
         self.baud, self.line_baud = baud, line_baud
         self.desc = device_description()
@@ -121,6 +138,7 @@ class Twin:
             watchdog = self.desc.defaults.watchdog_timeout_ms
         try:
             rings = {r.id: store.ring("router", r.id) for r in sc.routers}
+            commands = {r.id: store.router_command_keys(r.id) for r in sc.routers}
             meters = {t.id: store.ring("terminal", t.id) for t in sc.terminals if t.can_receive}
             wires = {t.id: store.party("terminal", t.id).index for t in sc.terminals}
         except HeaderError as exc:
@@ -136,8 +154,9 @@ class Twin:
             ring = rings[r.id]
             model = RouterModel(
                 r.id, ring.party.index, r.ports, r.storage_packets, ring, clock,
-                watchdog_ms=watchdog, frame_slots=frame.slots,
+                command_keys=commands[r.id], watchdog_ms=watchdog, frame_slots=frame.slots,
                 slot_us=round(frame.slot_ms * 1000), guard_us=round(frame.guard_us),
+                nv=NvMemory(self.nv_dir, r.id),
             )  # fmt: skip
             self.routers[r.id] = model
             unit = ring.party.index + 1
@@ -206,7 +225,7 @@ class Twin:
             for r in self.routers.values():
                 deadline = r.watchdog_deadline()
                 if deadline is not None and deadline <= step:
-                    r.halt(deadline, "safe")
+                    r.lapse(deadline)
                 r.settle(step)
             self._t_done = step
         return t
@@ -355,6 +374,16 @@ class Twin:
         return self.topology.resources[resource].ends
 
     # --- inspection (tests, ppr twin, benchmarks) -------------------------------------
+
+    def frame_timing(self, frame: int) -> FrameTiming | None:
+        """How far the routers that ran ``frame`` (and latched it) were from the circuit
+        model's timing: their slot starts' spread and the energy that cost their sinks.
+        None when no router has latched it."""
+        ran = [r for r in self.routers.values() if r.latched[0] == frame]
+        if not ran:
+            return None
+        starts = [r.latched_start for r in ran]
+        return FrameTiming(frame, sum(r.latched_shortfall for r in ran), max(starts) - min(starts))
 
     def wire_bytes(self) -> tuple[int, int]:
         """Bytes received and sent on the pseudo-terminal lines (0, 0 over TCP)."""

@@ -19,6 +19,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="full driver address of the real router (default: modbus-rtu://PORT?unit=1)",
     )
+    parser.addoption(
+        "--hil-keys",
+        default=None,
+        help="key store the real router was provisioned from, and its id in it (DIR:ROUTER): "
+        "clearing its e-stop is an authenticated command",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -37,3 +43,25 @@ def twin_keys(tmp_path_factory: pytest.TempPathFactory):
     from tests.twin_support import SCENARIO
 
     return KeyStore.init(tmp_path_factory.mktemp("twin") / "keys", SCENARIO)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_kernels() -> None:
+    """The planner's Numba kernels compiled (or loaded: about a second) before the first
+    test, so that on a fresh machine no test that checks a command's stderr is the one
+    told they are compiling (tests/test_kernel_cache.py checks that notice)."""
+    from router.kernels import PLANNER, ensure_kernels
+
+    ensure_kernels(PLANNER)
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_log_handler_after_the_test():
+    """A test that calls ``router.cli.main`` in process gets its stderr log handler
+    (router/cli/logs.py), bound to that test's captured stderr: not beyond the test."""
+    yield
+    import logging
+
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "ppr", False)]:
+        root.removeHandler(handler)

@@ -48,11 +48,13 @@ class Broker:
         *,
         users: dict[str, str] | None = None,
         tls: bool = False,
+        shipped: Path | None = None,
     ) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.users = users
+        self.shipped = shipped  # a folder with ppr.conf and ppr.acl, used as shipped
         self.tls = make_tls_files(self.dir) if tls else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.conf = self.dir / "mosquitto.conf"
@@ -75,15 +77,21 @@ class Broker:
             "log_dest none",
             "max_queued_messages 100000",
         ]
-        if self.users is not None:
+        if self.shipped is not None:
+            # the shipped files, with the test's folder for /etc/mosquitto and its port
+            assert self.users, "the shipped configuration admits users only"
+            self._passwords(self.dir / "ppr.passwd")
+            shutil.copy(self.shipped / "ppr.acl", self.dir / "ppr.acl")
+            text = (
+                (self.shipped / "ppr.conf").read_text().replace("/etc/mosquitto/", f"{self.dir}/")
+            )
+            lines = [line for line in lines if not line.startswith("listener ")] + [
+                f"listener {self.port} 127.0.0.1" if line.startswith("listener ") else line
+                for line in text.splitlines()
+            ]
+        elif self.users is not None:
             pw = self.dir / "passwords"
-            pw.write_text("")
-            for user, password in self.users.items():
-                subprocess.run(
-                    ["mosquitto_passwd", "-b", str(pw), user, password],
-                    check=True, capture_output=True, timeout=30,
-                )  # fmt: skip
-            pw.chmod(0o600)
+            self._passwords(pw)
             lines += ["allow_anonymous false", f"password_file {pw}"]
         else:
             lines.append("allow_anonymous true")
@@ -94,6 +102,17 @@ class Broker:
                 f"keyfile {self.tls.key}",
             ]
         self.conf.write_text("\n".join(lines) + "\n")
+
+    def _passwords(self, path: Path) -> None:
+        """The password file, made with mosquitto_passwd as docs/mqtt.md says."""
+        assert self.users is not None
+        path.write_text("")
+        for user, password in self.users.items():
+            subprocess.run(
+                ["mosquitto_passwd", "-b", str(path), user, password],
+                check=True, capture_output=True, timeout=30,
+            )  # fmt: skip
+        path.chmod(0o600)
 
     def start(self) -> None:
         assert self.proc is None, "already running"

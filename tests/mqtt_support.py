@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from router.mqtt import FrameSummary
 from tests.mosquitto import Broker
@@ -44,10 +47,17 @@ async def until(check: Callable[[], object], what: str, timeout: float = WAIT_S)
 
 @asynccontextmanager
 async def listening(
-    broker: Broker, topic: str = "ppr/#", *, client_id: str | None = None
+    broker: Broker,
+    topic: str = "ppr/#",
+    *,
+    client_id: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
 ) -> AsyncIterator[Listener]:
     listener = Listener()
-    async with aiomqtt.Client("127.0.0.1", broker.port, identifier=client_id) as client:
+    async with aiomqtt.Client(
+        "127.0.0.1", broker.port, identifier=client_id, username=user, password=password
+    ) as client:
         await client.subscribe(topic, qos=1)
 
         async def collect() -> None:
@@ -87,3 +97,24 @@ async def persistent_frames(
 async def _frames(client: aiomqtt.Client, seen: set[int]) -> None:
     async for message in client.messages:
         seen.add(FrameSummary.model_validate_json(message.payload).frame)  # type: ignore[arg-type]
+
+
+def publish_v5(broker: Broker, user: str, password: str, topic: str, payload: bytes) -> int:
+    """Publish once with QoS 1 over MQTT 5 and return the reason code of the broker's
+    PUBACK (0: accepted, 16: accepted with no subscriber, 135: not authorized). MQTT
+    3.1.1 acknowledges a refused publish like an accepted one, and aiomqtt drops the
+    code, so this is paho's own client (blocking: run it in a thread)."""
+    done = threading.Event()
+    codes: list[int] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, password)
+    client.on_publish = lambda c, userdata, mid, code, props: (codes.append(code.value), done.set())
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1).wait_for_publish(WAIT_S)
+        assert done.wait(WAIT_S), f"no PUBACK for {topic}"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return codes[0]

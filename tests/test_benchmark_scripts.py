@@ -35,3 +35,32 @@ def test_dayahead_benchmark_quick():
         # the table's own claims: a feasible cost within 0.5 % of HiGHS's optimum, a bound
         # below it (tests/test_dayahead.py checks the same against the independent oracle)
         assert -1e-3 <= cost <= 0.5 and bound <= 1e-3, row
+
+
+def test_mec_benchmark_quick():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "mec.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| bench-4-mec frame 1 | 3 |" in result.stdout and "| improved |" in result.stdout
+    assert "share of the frame" in result.stdout
+
+
+def test_web_benchmark_quick(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "web.py"), "--quick", "--shots", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "| bench alone | 0 |" in result.stdout
+        and "| pages trading over HTTP | 6 |" in result.stdout
+    )
+    shots = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert shots == ["web-admin.png", "web-login.png", "web-participant.png"]
+    assert all((tmp_path / s).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots)

@@ -171,11 +171,11 @@ class BackToBack:
     async def test_watchdog_opens_every_gate_when_heartbeats_stop(self, twin: Twin, twin_keys):
         # a 1,000-slot frame (5 s): room for the watchdog to trip in the middle of it
         packets = [PlannedPacket("T1", ("PV1", "MEC1"), (s, s)) for s in range(1000)]
-        async with drivers(twin, watchdog_ms=WATCHDOG_MS) as ds:
+        async with drivers(twin, only=["R1"]) as ds:
             r1 = ds["R1"]
             await r1.set_frame_geometry(1000, SLOT_US, 100)
             await commit_all({"R1": r1}, seal(twin_keys, 2, packets))
-            await r1.heartbeat()
+            await r1.set_watchdog(WATCHDOG_MS)  # a heartbeat that sets the timeout
             start = await arm_all(twin, {"R1": r1}, 2, lead_s=0.02)
             await until(twin, start + 40 * SLOT_US, [r1])  # fed: runs
             assert (await r1.read_status()).state == "running"
@@ -189,6 +189,7 @@ class BackToBack:
             cleared = await r1.read_status()
         assert status.state == "safe" and "watchdog" in status.alarms
         assert status.counters["watchdog_trips"] == 1
+        assert status.owner_session == 0  # ownership lapsed with it: claimed again to clear
         # every gate opened within the timeout of the last heartbeat
         assert 40 <= delivered <= int((last + WATCHDOG_MS * 1000 - start) // SLOT_US) + 2
         assert cleared.state == "idle" and not cleared.alarms

@@ -110,7 +110,7 @@ async def test_a_router_back_from_offline_answers_the_same_driver(transport, twi
             cut = twin.inject("offline@R3")
             for _ in range(3):  # six requests lost
                 with pytest.raises(RouterTimeout):
-                    await d.heartbeat()
+                    await d.read_status()
             twin.clear(cut)
             assert (await d.identify()).router_wire_id == 2
             assert (await d.read_status()).state == "idle"

@@ -48,6 +48,10 @@ def test_readme_main_job(tmp_path: Path):
     assert (out / "last-frame.png").read_bytes()[:8] == PNG_MAGIC
     verified = ppr("journal", "verify", str(out / "journal.sqlite"), "--keys", str(keys))
     assert verified.returncode == 0 and "frames 1-10" in verified.stdout, verified.stdout
+    # the summary's witness is the journal's end, which verify checks against the key store
+    records = int(verified.stdout.split(" records, ")[0].rsplit(" ", 1)[1])
+    assert f"\n  witness   {records} records, head " in result.stdout
+    assert f"its end matches its witness (record {records}, " in verified.stdout
 
 
 @pytest.mark.parametrize("solver", ["lr", "milp", "greedy"])

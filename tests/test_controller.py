@@ -10,6 +10,7 @@ import pytest
 from firmware_bridge.keystore import KeyStore
 from router.controller.loop import ControllerError
 from router.controller.session import Session
+from router.errors import RunFailedError
 from router.journal import read_records, verify_journal
 from router.settlement import OPERATOR
 from tests.controller_support import bench, config
@@ -108,7 +109,8 @@ async def test_clocks_that_cannot_agree_within_the_guard_refuse_to_run(tmp_path)
     run is refused before any frame is armed, and says why."""
     frame = bench().frame.model_copy(update={"guard_us": 1.0})
     scenario = bench().model_copy(update={"frame": frame})
-    with pytest.raises(ControllerError, match=r"cannot run: .*guard"):
+    with pytest.raises(RunFailedError, match=r"cannot run: .*guard") as info:
         await Session(config(tmp_path, scenario, frames=2)).run()
+    assert isinstance(info.value.cause, ControllerError) and info.value.expected
     records = list(read_records(tmp_path / "out" / "journal.sqlite"))
     assert not [r for r in records if r.kind == "frame" and r.payload.get("phase") == "armed"]

@@ -7,7 +7,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -85,7 +84,7 @@ async def test_a_latched_estop_outlives_the_run_until_an_operator_clears_it(tmp_
         assert set((await router_states(twin.addresses)).values()) == {"fault"}
         cleared = run("second", "--clear-estop")
         assert cleared.returncode == 0, cleared.stdout + cleared.stderr
-        assert "1 frames: 1 ran, 0 skipped" in cleared.stdout
+        assert "1 frame: 1 ran, 0 skipped" in cleared.stdout
 
 
 async def test_a_stop_before_the_routers_are_set_up_still_stops_the_run(tmp_path: Path):
@@ -114,7 +113,6 @@ async def test_ppr_estop_from_another_shell_stops_the_run(tmp_path: Path):
     try:
         while b"frame " not in await asyncio.wait_for(proc.stdout.readline(), 120):
             pass
-        stopped_at = time.monotonic()
         estop = await asyncio.create_subprocess_exec(
             *ppr("estop", "--run", str(out)), stdout=asyncio.subprocess.PIPE
         )
@@ -124,8 +122,6 @@ async def test_ppr_estop_from_another_shell_stops_the_run(tmp_path: Path):
         assert said.decode().split() == [w for r in addresses for w in (r, "e-stopped")]
         rest = await asyncio.wait_for(proc.stdout.read(), 60)
         assert await proc.wait() == 130, rest
-        # noticed when the next frame would not arm: within about two frames
-        assert time.monotonic() - stopped_at < 10
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -133,3 +129,6 @@ async def test_ppr_estop_from_another_shell_stops_the_run(tmp_path: Path):
     records = journal_ok(out, tmp_path / "keys")
     (stop,) = [r.payload for r in records if r.kind == "estop"]
     assert stop["reason"].startswith("router R") and stop["reason"].endswith("was e-stopped")
+    # noticed when the next frame would not arm: a few frames (1 s each) after the
+    # e-stop, however slowly `ppr estop` started, long before the 40 asked for
+    assert len([r for r in records if r.kind == "plan"]) < 20

@@ -17,7 +17,14 @@ import pytest
 from bench import bundled_path
 from firmware_bridge.keystore import KeyStore
 from router.journal import read_records, verify_journal
-from router.mqtt import CommandReply, FrameSummary, PortTelemetry, RouterState, TransferTelemetry
+from router.mqtt import (
+    BUFFER_MESSAGES,
+    CommandReply,
+    FrameSummary,
+    PortTelemetry,
+    RouterState,
+    TransferTelemetry,
+)
 from tests.bench_process import ppr
 from tests.mosquitto import Broker
 from tests.mqtt_support import Listener, listening, persistent_frames, until
@@ -28,6 +35,7 @@ TREE = "ppr/bench-4"
 BENCH = tomllib.loads(bundled_path().read_text())
 REQUESTED = {t["id"]: t["packets"] for t in BENCH["transfers"]}  # from the file, by hand
 PORTS = {(r["id"], p) for r in BENCH["routers"] for p in range(r["ports"])}
+MQTT_DOC = (Path(__file__).parents[1] / "docs" / "mqtt.md").read_text(encoding="utf-8")
 FIRST_FRAME_S = 120.0  # start-up: imports, the twin, the first plan, the clocks' baseline
 
 
@@ -64,6 +72,21 @@ class Run:
 
     def verified(self) -> bool:
         return verify_journal(self.journal, KeyStore.open(self.keys).signing_public_key()).ok
+
+
+def in_fifo(message: aiomqtt.Message) -> bool:
+    """Telemetry that waits in the feed's outbox (not a retained state)."""
+    name = str(message.topic)
+    return not (name.endswith(("/state", "/journal")) or name == f"{TREE}/status")
+
+
+def frame_of(message: aiomqtt.Message) -> int | None:
+    """The frame a telemetry message is about (None: a state, status or reply)."""
+    try:
+        value = json.loads(message.payload).get("frame")  # type: ignore[arg-type]
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
 
 
 def frames(dash: Listener) -> list[FrameSummary]:
@@ -111,6 +134,12 @@ async def test_a_run_feeds_the_documented_tree(tmp_path: Path, broker: Broker):
             if str(m.topic).startswith(f"{TREE}/router/") and "/port/" in str(m.topic)
         ]
         assert {(p.router, p.port) for p in ports if p.frame == s.frame} == PORTS
+        telemetry = [m for m in dash.messages if in_fifo(m) and frame_of(m) == s.frame]
+        assert len(telemetry) == 1 + len(REQUESTED) + len(PORTS)  # summary, transfers, ports
+    # what docs/mqtt.md says the outbox holds: BUFFER_MESSAGES of those frames' messages
+    per_frame = 1 + len(REQUESTED) + len(PORTS)
+    assert per_frame == 29 and BUFFER_MESSAGES // per_frame == 344
+    assert "so the FIFO holds about 344 frames of bench-4" in " ".join(MQTT_DOC.split())
     assert run.verified()
     # a dashboard that connects afterwards still sees each router's last state, retained
     async with listening(broker, f"{TREE}/router/+/state") as late:
@@ -134,7 +163,7 @@ async def test_commands_change_the_next_plan_or_nothing_and_the_will_says_offlin
         await until(lambda: frames(dash), "the first frame", FIRST_FRAME_S)
 
         async def send(topic: str, payload: bytes) -> None:
-            await operator.publish(f"{TREE}/cmd/{topic}", payload, qos=1)
+            await operator.publish(f"{TREE}/cmd/op/{topic}", payload, qos=1)
 
         x1 = {"id": "X1", "source": "PV1", "sink": "MEC3", "packets": 5,
               "voltage_v": 48.0, "current_a": 8.0, "value": 1.0}  # fmt: skip
@@ -179,12 +208,12 @@ async def test_an_mqtt_estop_opens_every_gate_and_ends_the_run(tmp_path: Path, b
         await until(lambda: frames(dash), "the first frame", FIRST_FRAME_S)
         # bad luck and attacks first: json's recursion limit, volts no header can carry,
         # and volts above the terminals' 48 V; each is answered, none changes anything
-        await operator.publish(f"{TREE}/cmd/transfer", b"[" * 16_000, qos=1)
+        await operator.publish(f"{TREE}/cmd/op/transfer", b"[" * 16_000, qos=1)
         x1 = {"id": "X1", "source": "PV1", "sink": "MEC3", "packets": 5,
               "voltage_v": 48_000.0, "current_a": 8.0, "value": 1.0}  # fmt: skip
         for cid, volts in (("op-1", 48_000.0), ("op-2", 400.0)):
             command = {"id": cid, "transfer": dict(x1, voltage_v=volts)}
-            await operator.publish(f"{TREE}/cmd/transfer", json.dumps(command).encode(), qos=1)
+            await operator.publish(f"{TREE}/cmd/op/transfer", json.dumps(command).encode(), qos=1)
         await dash.wait(lambda: len(replies(dash)) == 3, "three replies")
         deep, too_high, over_terminal = replies(dash)
         assert (deep.id, deep.ok, deep.error) == (None, False, "JSON nested 16000 deep; at most 16")
@@ -192,11 +221,12 @@ async def test_an_mqtt_estop_opens_every_gate_and_ends_the_run(tmp_path: Path, b
         assert too_high.error.startswith("transfer.voltage_v: ")  # type: ignore[union-attr]
         assert (over_terminal.id, over_terminal.ok) == ("op-2", False)
         assert over_terminal.error == (
-            "transfers[X1].voltage_v: 400 V exceeds terminal PV1's voltage_v (48 V)"
-        )
+            "transfers[X1].voltage_v: 400 V exceeds terminal PV1's voltage_v (48 V) (and 1 "
+            "more problem)"
+        )  # MEC3's 48 V too
         seen = len(frames(dash))  # the feed lives on: more frames, then an MQTT e-stop works
         await until(lambda: len(frames(dash)) > seen, "a frame after the bad commands")
-        await operator.publish(f"{TREE}/cmd/estop", b'{"id": "op-9", "reason": "drill"}', qos=1)
+        await operator.publish(f"{TREE}/cmd/op/estop", b'{"id": "op-9", "reason": "drill"}', qos=1)
         code, out = await run.exit_code()
         assert code == 130, out
         await dash.wait(lambda: dash.payloads(f"{TREE}/status")[-1:] == [b"offline"], "offline")
@@ -206,7 +236,7 @@ async def test_an_mqtt_estop_opens_every_gate_and_ends_the_run(tmp_path: Path, b
     assert any(a["code"] == "estop" and a["severity"] == "critical" for a in alarms)
     records = list(read_records(run.journal))
     (stop,) = [r.payload for r in records if r.kind == "estop"]
-    assert stop["reason"] == "MQTT e-stop: drill" and stop["failed"] == {}
+    assert stop["reason"] == "MQTT e-stop by op: drill" and stop["failed"] == {}
     assert not [r for r in records if r.kind == "command"]  # the bad commands left no trace
     assert len(frames(dash)) < 60 and run.verified()
 

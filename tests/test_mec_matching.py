@@ -154,9 +154,29 @@ def test_no_server_and_unreachable_server():
     head, _, _ = text.partition("[[mec.servers]]")
     with pytest.raises(ScenarioError, match="no MEC server"):
         parse_text(head + '[[mec.sources]]\nterminal = "PV1"\navailable_j = 1.0\n', "b.toml")
-    # lines to R4 carry 5 A and the SOP 100 W: a 6 A server on R4 is cut off
+    # lines to R4 carry 5 A and the SOP 100 W: a 6 A server on R4 is cut off, refused
+    # when the scenario is read, at the line of MEC3's entry
     cut = text.replace("max_current_a = 15.0", "max_current_a = 5.0")
     cut = cut.replace("max_power_w = 800.0", "max_power_w = 100.0")
-    scenario, topology = parse_text(cut, "b.toml")
-    with pytest.raises(ScenarioError, match=r"mec.servers\[2\].terminal: no source reaches"):
-        build_instance(scenario, topology)
+    with pytest.raises(ScenarioError) as err:
+        parse_text(cut, "b.toml")
+    line = cut.splitlines().index('terminal = "MEC3"') + 1
+    assert str(err.value) == (
+        f"b.toml:{line}: mec.servers[2].terminal: no source reaches server 'MEC3' within "
+        "the route limits (6 A at 48 V); add a line or a source near it, or lower its "
+        "current_a"
+    )
+    # at 5 A the lines carry it again
+    parse_text(cut.replace("current_a = 6.0", "current_a = 5.0"), "b.toml")
+
+
+def test_a_source_below_the_servers_voltage_cannot_feed_it():
+    # PV2 at 24 V cannot send 48 V packets: MEC2 is fed by PV1 only, over its route
+    pv2 = 'id = "PV2"\nkind = "source"\nat = "R3:0"\nvoltage_v = '
+    text = _bench_text().replace(pv2 + "48.0", pv2 + "24.0")
+    scenario, topology = parse_text(text, "b.toml")
+    volts = {t.id: t.voltage_v for t in scenario.terminals}
+    assert (volts["PV1"], volts["PV2"], volts["MEC2"]) == (48.0, 24.0, 48.0)
+    inst = build_instance(scenario, topology)
+    assert not np.isfinite(inst.loss[1, 1])  # PV2 -> MEC2
+    assert inst.loss[0, 1] == pytest.approx(6 * (0.02 + 0.08 + 0.10 + 0.03) / 48)

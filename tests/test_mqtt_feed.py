@@ -194,36 +194,39 @@ async def test_command_round_trip_and_error_replies(broker: Broker):
         async with aiomqtt.Client("127.0.0.1", broker.port) as operator:
 
             async def send(topic: str, payload: bytes) -> None:
-                await operator.publish(f"ppr/bench-4/cmd/{topic}", payload, qos=1)
+                await operator.publish(f"ppr/bench-4/cmd/op-1/{topic}", payload, qos=1)
 
             good: dict[str, Any] = {"id": "c-1", "transfer": {
                 "id": "X1", "source": "PV1", "sink": "MEC3", "packets": 5,
                 "voltage_v": 48.0, "current_a": 8.0, "value": 1.0}}  # fmt: skip
             await send("transfer", json.dumps(good).encode())
-            command = await asyncio.wait_for(feed.commands.get(), WAIT_S)
+            received = await asyncio.wait_for(feed.commands.get(), WAIT_S)
+            command = received.command
             assert isinstance(command, TransferCommand) and command.transfer.id == "X1"
+            assert received.user == "op-1"  # the topic's user level
             updated = apply_transfer(scenario, command)
             assert updated.transfers[-1].id == "X1"
-            feed.reply(ok_reply(command, "X1 planned from the next frame"))
+            feed.reply(ok_reply(received, "X1 planned from the next frame"))
 
             unknown = dict(good, id="c-2", transfer=dict(good["transfer"], sink="MEC9"))
             await send("transfer", json.dumps(unknown).encode())
-            command = await asyncio.wait_for(feed.commands.get(), WAIT_S)
+            received = await asyncio.wait_for(feed.commands.get(), WAIT_S)
             with pytest.raises(CommandError) as info:
-                apply_transfer(scenario, command)  # type: ignore[arg-type]
-            feed.reply(error_reply(command, str(info.value)))
+                apply_transfer(scenario, received.command)  # type: ignore[arg-type]
+            feed.reply(error_reply(received, str(info.value)))
 
             await send("transfer", b'{"id": "c-3", "transfer": {"id": "X1"}}')  # incomplete
             await send("transfer", b"{not json")
             await send("estop", b'{"id": "c-4", "reason": 3}')  # reason must be text
             await send("estop", b"")  # the easiest e-stop: an empty message
-            command = await asyncio.wait_for(feed.commands.get(), WAIT_S)
-            assert command == EstopCommand()
-            feed.reply(ok_reply(command, "gates open"))
+            received = await asyncio.wait_for(feed.commands.get(), WAIT_S)
+            assert received.command == EstopCommand()
+            feed.reply(ok_reply(received, "gates open"))
             await dash.wait(lambda: len(dash.messages) >= 6, "six replies")
         replies = [
             CommandReply.model_validate_json(p) for p in dash.payloads("ppr/bench-4/cmd/reply")
         ]  # type: ignore[arg-type]
+        assert {r.user for r in replies} == {"op-1"}  # every reply says whom it answers
         assert [(r.id, r.command, r.ok) for r in replies] == [
             ("c-1", "transfer", True),
             ("c-2", "transfer", False),

@@ -88,6 +88,28 @@ def test_the_password_may_come_from_the_environment(monkeypatch: pytest.MonkeyPa
     assert parse_broker_url("mqtt://h").password is None
 
 
+def test_the_password_may_come_from_a_file_only_its_owner_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("PPR_MQTT_PASSWORD", raising=False)
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret:@/\n")
+    secret.chmod(0o600)
+    assert parse_broker_url("mqtt://ops@h", secret).password == "s3cret:@/"
+    secret.chmod(0o640)
+    with pytest.raises(BrokerUrlError, match=r"readable by group or others \(mode 0640\)"):
+        parse_broker_url("mqtt://ops@h", secret)
+    with pytest.raises(BrokerUrlError, match="no password for user 'ops'; give"):
+        parse_broker_url("mqtt://ops@h")
+
+
+def test_a_password_in_a_bad_url_is_never_shown():
+    for url in ("mqtt://ops:s3cret@h/x", "mqtt://ops:s3cret@h?qos=2", "mqtt://ops:s3cret@h:0x"):
+        with pytest.raises(BrokerUrlError) as info:
+            parse_broker_url(url)
+        assert "s3cret" not in str(info.value) and "mqtt://ops:***@h" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -116,9 +138,13 @@ def test_topics():
     topics = Topics.for_scenario("bench-4")
     assert topics.topic("port", router="R1", port=2) == "ppr/bench-4/router/R1/port/2"
     assert topics.commands == {
-        "ppr/bench-4/cmd/estop": "estop",
-        "ppr/bench-4/cmd/transfer": "cmd_transfer",
+        "ppr/bench-4/cmd/+/estop": "estop",
+        "ppr/bench-4/cmd/+/transfer": "cmd_transfer",
     }
+    assert topics.command_of("ppr/bench-4/cmd/op-1/transfer") == ("cmd_transfer", "op-1")
+    assert topics.command_of("ppr/bench-4/cmd/op-1/estop") == ("estop", "op-1")
+    for other in ("ppr/bench-4/cmd/estop", "ppr/bench-4/cmd/op/reply", "ppr/x/cmd/op/estop"):
+        assert topics.command_of(other) is None
     assert Topics("/site/a/").prefix == "site/a"
     for bad in ("", "a/+/b", "a/#", "a//b"):
         with pytest.raises(MqttFeedError, match="needs non-empty levels"):

@@ -102,8 +102,12 @@ def test_a_key_store_others_can_read_is_refused(tmp_path: Path):
         (["--mqtt", "http://localhost"], None),
         (["--retail-price", "-1"], "error: --retail-price must be a number >= 0, not -1"),
         (["--retail-price", "nan"], "error: --retail-price must be a number >= 0, not nan"),
+        # refused before the key store is made
+        (["--fault", "drop=2"], "error: fault 'drop=2': a probability is within 0..1"),
+        (["--fault", "drop=0.1", "--hardware"],
+         "error: --fault drop=0.1: faults are the twin's; not with --hardware"),
     ],
-)
+)  # fmt: skip
 def test_bad_options(tmp_path: Path, args: list[str], message: str | None):
     error = one_line_error(run(tmp_path, *args))
     if message is not None:
@@ -124,6 +128,16 @@ def test_bad_options(tmp_path: Path, args: list[str], message: str | None):
 )  # fmt: skip
 def test_estop_without_addresses(tmp_path: Path, args: list[str], message: str):
     refused_in_one_line(tmp_path, ["estop", *args], message)
+
+
+def test_estop_with_deeply_nested_addresses(tmp_path: Path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "addresses.json").write_text("[" * 100_000)
+    result = subprocess.run(ppr("estop", "--run", "out"), capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)  # fmt: skip
+    assert one_line_error(result).startswith(
+        "error: out/addresses.json: not the addresses a ppr run writes ("
+    )
 
 
 def refused_in_one_line(tmp_path: Path, argv: list[str], message: str) -> None:

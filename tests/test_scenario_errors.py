@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from bench import ScenarioError, bundled_path, parse_dict, parse_text
+from bench.dayahead import parse_dayahead_text
 from bench.toml_write import dumps
+from router.cli import main
 from tests.helpers import DELETE, chain, transfer, with_changes
 
 BENCH4 = bundled_path().read_text()
@@ -24,12 +26,18 @@ def base() -> dict:
 
 CASES = [
     # (what, path, value, expected location, expected words)
-    ("negative number", "lines.0.resistance_ohm", -0.1, "lines[0].resistance_ohm", "must be > 0"),
-    ("NaN", "terminals.0.voltage_v", math.nan, "terminals[0].voltage_v", "finite"),
+    ("negative number", "lines.0.resistance_ohm", -0.1, "lines[AB].resistance_ohm", "must be > 0"),
+    ("NaN", "terminals.0.voltage_v", math.nan, "terminals[S1].voltage_v", "finite"),
     ("string for number", "frame.slots", "10", "frame.slots", "whole number"),
-    ("unknown field", "lines.0.resistnce_ohm", 0.1, "lines[0].resistnce_ohm", "unknown field"),
-    ("missing field", "lines.0.max_current_a", DELETE, "lines[0].max_current_a", "required"),
-    ("bad kind", "terminals.0.kind", "battery", "terminals[0].kind", "one of"),
+    (
+        "unknown field",
+        "lines.0.resistnce_ohm",
+        0.1,
+        "lines[AB].resistnce_ohm",
+        "did you mean resistance_ohm?",
+    ),
+    ("missing field", "lines.0.max_current_a", DELETE, "lines[AB].max_current_a", "required"),
+    ("bad kind", "terminals.0.kind", "battery", "terminals[S1].kind", "one of"),
     ("duplicate id", "lines.1.id", "AB", "lines[AB].id", "duplicate id 'AB'"),
     ("id reused across kinds", "terminals.1.id", "A", "terminals[A].id", "duplicate id 'A'"),
     (
@@ -69,7 +77,7 @@ CASES = [
         "window reversed",
         "transfers.0",
         transfer("T1", "S1", "L1", 3, release_slot=5, deadline_slot=2),
-        "transfers[0]",
+        "transfers[T1]",
         "deadline_slot (2) is before release_slot (5)",
     ),
     (
@@ -144,7 +152,7 @@ def test_error_points_at_the_line_in_the_file():
     assert info.value.line == expected
     assert (
         str(info.value)
-        == f"bench.toml:{expected}: lines[1].resistance_ohm: must be > 0.0 (got -0.1)"
+        == f"bench.toml:{expected}: lines[L23].resistance_ohm: must be > 0.0 (got -0.1)"
     )
 
 
@@ -191,3 +199,133 @@ def test_cli_missing_file(tmp_path: Path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nope.toml'}: no such file"
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router.cli", *args],
+        capture_output=True, text=True, timeout=120, cwd=cwd,
+    )  # fmt: skip
+
+
+# --- a misspelt key (issue 13): the unknown key first, with its line and the closest name
+
+
+MISSPELT = BENCH4.replace("slot_ms = ", "slot_msec = ", 1)
+
+
+def line_of(text: str, start: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith(start))
+
+
+def entry_id(text: str, line: int) -> str:
+    """The id of the [[...]] entry that holds ``line``: the nearest id = above it."""
+    above = text.splitlines()[: line - 1]
+    return next(x for x in reversed(above) if x.startswith('id = "')).split('"')[1]
+
+
+def test_a_misspelt_key_is_named_first_with_the_closest_known_name():
+    with pytest.raises(ScenarioError) as info:
+        parse_text(MISSPELT, source="m1.toml")
+    assert str(info.value) == (
+        f"m1.toml:{line_of(MISSPELT, 'slot_msec')}: frame.slot_msec: unknown field; did you "
+        "mean slot_ms? (and 1 more problem)"
+    )
+    (_, required) = info.value.problems
+    assert str(required) == f"m1.toml:{line_of(MISSPELT, '[frame]')}: frame.slot_ms: is required"
+
+
+def test_a_key_like_no_other_lists_the_known_ones():
+    text = BENCH4.replace("slot_ms = ", "wobble = ", 1)
+    with pytest.raises(ScenarioError, match=r"frame.wobble: unknown field \(known here: slots, "):
+        parse_text(text, source="m1.toml")
+
+
+def test_all_errors_lists_every_problem_one_per_line(tmp_path: Path):
+    """Two mistakes the model finds and two the cross-checks find (in another file: the
+    cross-checks run on a scenario that is well-formed)."""
+    (tmp_path / "m1.toml").write_text(MISSPELT)
+    listed = cli("plan", "m1.toml", "--all-errors", cwd=tmp_path)
+    assert listed.returncode == 2 and listed.stdout == ""
+    assert listed.stderr.splitlines() == [
+        f"error: m1.toml:{line_of(MISSPELT, 'slot_msec')}: frame.slot_msec: unknown field; "
+        "did you mean slot_ms?",
+        f"error: m1.toml:{line_of(MISSPELT, '[frame]')}: frame.slot_ms: is required",
+    ]
+    text = BENCH4.replace('sink = "MEC3"', 'sink = "MEC9"', 1)
+    text = text.replace('source = "PV1"', 'source = "PV7"', 1)
+    (tmp_path / "m2.toml").write_text(text)
+    first = cli("run", "--scenario", "m2.toml", "--out", "out", cwd=tmp_path)
+    assert first.returncode == 2 and len(first.stderr.splitlines()) == 1
+    assert first.stderr.endswith(" (and 1 more problem)\n")
+    every = cli("run", "--scenario", "m2.toml", "--out", "out", "--all-errors", cwd=tmp_path)
+    assert every.returncode == 2
+    source, sink = line_of(text, 'source = "PV7"'), line_of(text, 'sink = "MEC9"')
+    assert every.stderr.splitlines() == [
+        f"error: m2.toml:{source}: transfers[{entry_id(text, source)}].source: unknown "
+        "terminal 'PV7'",
+        f"error: m2.toml:{sink}: transfers[{entry_id(text, sink)}].sink: unknown terminal 'MEC9'",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m1.toml", "m2.toml"]
+
+
+def test_cross_checks_report_every_entry():
+    text = BENCH4.replace('sink = "MEC3"', 'sink = "MEC9"')
+    with pytest.raises(ScenarioError) as info:
+        parse_text(text, source="m3.toml")
+    wrong = [p for p in info.value.problems]
+    sinks = [i for i, line in enumerate(text.splitlines(), 1) if line == 'sink = "MEC9"']
+    assert [p.line for p in wrong] == sinks and len(sinks) > 1
+    assert all(p.message == "unknown terminal 'MEC9'" for p in wrong)
+    assert str(info.value).endswith(f" (and {len(sinks) - 1} more problems)")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan", "x.toml", "--solvr=lr"],
+        ["keys", "init", "--solvr=lr"],
+        ["journal", "verify", "--solvr=lr"],
+        ["run", "--solvr=lr"],
+    ],
+)
+def test_an_unknown_option_shows_its_commands_usage(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as info:  # argparse's own exit, as in a shell
+        main(argv)
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    command = " ".join(a for a in argv if not a.startswith("-") and a != "x.toml")
+    assert out == "" and err.startswith(f"usage: ppr {command} ")
+    assert err.endswith(f"ppr {command}: error: unrecognized arguments: --solvr=lr\n")
+
+
+# --- deeply nested TOML: one located line, never a RecursionError
+
+
+DEEP = 'name = "deep"\n# [[[[ in a comment, "[[[[" in a string do not count\nx = ' + "[" * 5000
+
+
+@pytest.mark.parametrize("loader", [parse_text, parse_dayahead_text])
+def test_deeply_nested_toml_is_one_located_line(loader):
+    with pytest.raises(ScenarioError) as info:
+        loader(DEEP, "deep.toml")
+    assert str(info.value) == (
+        "deep.toml:3: arrays and inline tables nest more than 32 deep; a file of this format "
+        "needs a few levels at most"
+    )
+
+
+@pytest.mark.parametrize("command", [["plan"], ["dayahead"], ["run", "--scenario"]])
+def test_deeply_nested_files_exit_2_on_every_loader(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+):
+    deep = tmp_path / "deep.toml"
+    deep.write_text(DEEP)
+    assert main([*command, str(deep)]) == 2  # refused before anything is read or written
+    assert capsys.readouterr().err == (
+        f"error: {deep}:3: arrays and inline tables nest more than 32 deep; a file of this "
+        "format needs a few levels at most\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.toml"]

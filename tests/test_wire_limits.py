@@ -25,8 +25,8 @@ def test_the_limits_are_the_header_fields_ranges():
 
 CASES = [
     ("slot_ms = 5.0", "slot_ms = 1e308", "frame.slot_ms", "must be <= 4294967.295"),
-    (T1, T1.replace("48.0", "48000.0"), "transfers[0].voltage_v", "655.35"),
-    (T1, T1.replace("48.0", "1e308"), "transfers[0].voltage_v", "655.35"),
+    (T1, T1.replace("48.0", "48000.0"), "transfers[T1].voltage_v", "655.35"),
+    (T1, T1.replace("48.0", "1e308"), "transfers[T1].voltage_v", "655.35"),
     # inside the header's range, above the terminals' 48 V
     (T1, T1.replace("48.0", "400.0"), "transfers[T1].voltage_v", "exceeds terminal PV1's"),
 ]

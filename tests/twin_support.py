@@ -8,7 +8,13 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 from bench import Scenario, Topology, bundled_path, load_with_topology
-from firmware_bridge.driver import CommitResult, RouterDriver, open_driver
+from firmware_bridge.driver import (
+    CommitResult,
+    Credentials,
+    RouterDriver,
+    new_session,
+    open_driver,
+)
 from firmware_bridge.headers import SealedFrame, seal_frame
 from firmware_bridge.keystore import KeyStore
 from scheduler import PlannedPacket
@@ -35,13 +41,18 @@ async def drivers(
     only: Sequence[str] | None = None,
     **options: float,
 ) -> AsyncIterator[dict[str, RouterDriver]]:
-    """An open driver per router (watchdog off unless asked for)."""
+    """An open driver per router, all of one session, with the key store's command keys;
+    each claims its router with the watchdog off (``watchdog_ms=None``: claimed at the
+    first command, with the router's default watchdog)."""
+    keys = KeyStore.open(twin.keystore_dir).command_keys()
+    session = new_session()
     out: dict[str, RouterDriver] = {}
     try:
         for rid, address in twin.addresses.items():
             if only is not None and rid not in only:
                 continue
-            d = open_driver(address, rid, timeout=timeout, **options)
+            creds = Credentials(keys[rid], session)
+            d = open_driver(address, rid, timeout=timeout, credentials=creds, **options)
             await d.open()
             out[rid] = d
             if watchdog_ms is not None:

@@ -1,6 +1,7 @@
 """Router drivers: one abstract interface, backends chosen by the address scheme.
 
-    async with open_driver("modbus-tcp://127.0.0.1:5021?unit=1", router_id="R1") as r:
+    creds = Credentials(store.command_keys()["R1"], new_session())
+    async with open_driver("modbus-tcp://127.0.0.1:5021?unit=1", "R1", credentials=creds) as r:
         crc = await r.upload_bank(frame, entries)
         await r.commit(frame, crc)
         await r.arm(frame, start_us)
@@ -29,6 +30,7 @@ from firmware_bridge.driver.base import (
     RouterStatus,
     bank_crc,
 )
+from firmware_bridge.driver.commands import Credentials, new_session
 
 # scheme -> (module, class): the one place that maps addresses to backends
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -46,13 +48,20 @@ def driver_class(scheme: str) -> type[RouterDriver]:
 
 
 def open_driver(
-    address: str | RouterAddress, router_id: str | None = None, **options: float
+    address: str | RouterAddress,
+    router_id: str | None = None,
+    *,
+    credentials: Credentials | None = None,
+    **options: float,
 ) -> RouterDriver:
     """A driver for ``address`` (not yet connected: ``async with`` it or ``await open()``).
-    Options: ``timeout`` (s), ``attempts``."""
+    Options: ``timeout`` (s), ``attempts``. Without ``credentials`` it reads and e-stops
+    only (commands are authenticated)."""
     addr = parse_address(address) if isinstance(address, str) else address
     attempts = int(options.pop("attempts", MAX_ATTEMPTS))
-    return driver_class(addr.scheme)(addr, router_id, attempts=attempts, **options)
+    return driver_class(addr.scheme)(
+        addr, router_id, attempts=attempts, credentials=credentials, **options
+    )
 
 
 __all__ = [
@@ -64,6 +73,7 @@ __all__ = [
     "Attribution",
     "ClockSample",
     "CommitResult",
+    "Credentials",
     "Identity",
     "Meters",
     "PortMeter",
@@ -72,6 +82,7 @@ __all__ = [
     "RouterStatus",
     "bank_crc",
     "driver_class",
+    "new_session",
     "open_driver",
     "parse_address",
 ]

@@ -8,13 +8,18 @@ CRC commit, arming, status and meter decoding, bounded retries with backoff.
 Retries: a request that times out or gets a corrupted or mismatched reply is sent
 again, at most ``MAX_ATTEMPTS`` times, sleeping ``BACKOFF_BASE_S * 2**n`` (capped at
 ``BACKOFF_MAX_S``) in between. Every operation is idempotent on the router (writes set
-registers; commit and arm of the same frame twice answer ok), so a retry after a lost
-reply is safe. An exception reply from the router is not retried.
+registers; a command repeated with its sequence number is answered, not carried out
+twice), so a retry after a lost reply is safe. An exception reply is not retried.
+
+Commands (claim, heartbeat, commit, arm, clear fault, abort, release) need the driver's
+``Credentials`` (``driver.credentials``); reads and the e-stop do not. The first command
+claims the router; closing the driver releases it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import time
@@ -25,13 +30,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from firmware_bridge.driver.address import RouterAddress
+from firmware_bridge.driver.commands import Credentials, command_registers
 from firmware_bridge.driver.links import bulk
 from firmware_bridge.errors import (
     ArmError,
     BridgeError,
+    CommandRefused,
     CommitError,
     IdentityError,
+    OwnedError,
     ProtocolError,
+    RouterRefused,
     RouterTimeout,
 )
 from firmware_bridge.registers import Block, RegisterMap, register_map
@@ -40,6 +49,7 @@ MAX_ATTEMPTS = 4
 BACKOFF_BASE_S = 0.005
 BACKOFF_MAX_S = 0.2
 DEFAULT_TIMEOUT_S = 0.5
+RELEASE_TIMEOUT_S = 0.5  # closing a driver releases its router, but never waits long
 PAD = b"\x00"
 
 T = TypeVar("T")
@@ -80,6 +90,8 @@ class RouterStatus:
     commit_refused: int
     frames_completed: int
     counters: dict[str, int]
+    owner_session: int = 0  # 0: nobody owns the router
+    replay_mark: int = 0  # last frame it committed (kept across power-up)
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,7 @@ class RouterDriver(ABC):
         *,
         timeout: float | None = None,
         attempts: int = MAX_ATTEMPTS,
+        credentials: Credentials | None = None,
     ) -> None:
         self.address = address
         self.router_id = router_id
@@ -180,11 +193,15 @@ class RouterDriver(ABC):
             timeout if timeout is not None else address.float("timeout", DEFAULT_TIMEOUT_S)
         )
         self.attempts = attempts
+        self.credentials = credentials
         self.map: RegisterMap = register_map()
         self.identity: Identity | None = None
         self.retries = 0  # requests sent again after a transient failure
         self._uploaded: tuple[int, int] | None = None  # (entries, crc) of the last upload
-        self._beats = 0
+        self._seq: int | None = None  # the last command's number; None: not claimed
+        self._commands = asyncio.Lock()  # one numbered command in flight at a time
+        self.watchdog_ms: int | None = None  # None: the router's default, read at the claim
+        self.geometry: tuple[int, int, int] | None = None  # (slots, slot_us, guard_us)
 
     # --- hooks ------------------------------------------------------------------------
 
@@ -215,7 +232,14 @@ class RouterDriver(ABC):
             raise
 
     async def close(self) -> None:
-        await self._disconnect()
+        """Release the router (if this driver claimed it), then let go of the link."""
+        try:
+            if self._seq is not None:
+                with contextlib.suppress(BridgeError, TimeoutError):
+                    async with asyncio.timeout(RELEASE_TIMEOUT_S):
+                        await self.release()
+        finally:
+            await self._disconnect()
 
     async def __aenter__(self) -> RouterDriver:
         await self.open()
@@ -302,11 +326,101 @@ class RouterDriver(ABC):
         return self.identity
 
     async def set_frame_geometry(self, slots: int, slot_us: int, guard_us: int) -> None:
-        """Slots per frame, slot length and switching guard for banks committed next."""
-        await self.write_fields(frame_slots=slots, slot_us=slot_us, guard_us=guard_us)
+        """Slots per frame, slot length and switching guard for banks committed next (the
+        commit command carries them)."""
+        self.geometry = (slots, slot_us, guard_us)
 
     async def set_watchdog(self, timeout_ms: int) -> None:
-        await self.write_fields(watchdog_timeout_ms=timeout_ms)
+        """The watchdog timeout of this driver's session (0: off), sent at once."""
+        self.watchdog_ms = timeout_ms
+        await self.heartbeat()
+
+    # --- authenticated commands ------------------------------------------------------
+
+    async def claim(self) -> None:
+        """Make this driver's session the router's owner (or find it is already)."""
+        async with self._commands:
+            await self._claim()
+
+    async def _claim(self) -> None:
+        creds = self._credentials("cmd_claim")
+        session = await self.read_block("session")
+        owner = int(session["owner_session"])
+        if owner == creds.session:  # ours already (a reply lost, a probe after a mute spell)
+            self._seq = int(session["owner_seq"])
+            return
+        if owner:
+            raise self._owned(owner, "cmd_claim")
+        if self.watchdog_ms is None:
+            self.watchdog_ms = int(session["watchdog_timeout_ms"])
+        if self.geometry is None:
+            c = await self.read_block("config")
+            self.geometry = (int(c["frame_slots"]), int(c["slot_us"]), int(c["guard_us"]))
+        regs = command_registers(
+            self.map, creds.key, "claim", epoch=creds.key.epoch, session=creds.session,
+            challenge=int(session["challenge"]), watchdog_ms=self.watchdog_ms,
+        )  # fmt: skip
+        try:
+            await self.write_registers(self.map.block("cmd_claim").start, regs, "cmd_claim")
+        except RouterRefused as exc:
+            after = await self.read_block("session")
+            if int(after["owner_session"]) != creds.session:  # not a retried success
+                raise self._refused(exc, int(after["owner_session"]), "cmd_claim") from None
+        self._seq = 0
+
+    async def _command(self, kind: str, **values: int) -> None:
+        """One numbered, tagged command; claims the router first (again, if its
+        ownership lapsed with the watchdog while this driver could not reach it)."""
+        async with self._commands:
+            for attempt in (0, 1):
+                if self._seq is None:
+                    await self._claim()
+                assert self._seq is not None
+                creds = self._credentials(f"cmd_{kind}")
+                seq = self._seq = self._seq + 1
+                regs = command_registers(
+                    self.map, creds.key, kind, session=creds.session, seq=seq, **values
+                )
+                block = f"cmd_{kind}"
+                try:
+                    await self.write_registers(self.map.block(block).start, regs, block)
+                    return
+                except RouterRefused as exc:
+                    owner = int((await self.read_block("session"))["owner_session"])
+                    if owner == 0 and attempt == 0 and kind != "release":
+                        self._seq = None  # lapsed: claim again, once
+                        continue
+                    if owner != creds.session:
+                        self._seq = None
+                    raise self._refused(exc, owner, block) from None
+
+    def _credentials(self, register: str) -> Credentials:
+        if self.credentials is None:
+            raise BridgeError(
+                "no command key: commands are authenticated; open the driver with the key "
+                "store's command key for this router (firmware_bridge.driver.Credentials)",
+                **self.where(register),
+            )
+        return self.credentials
+
+    def _owned(self, owner: int, register: str) -> OwnedError:
+        return OwnedError(
+            f"owned by another session ({owner:#010x}): another controller drives this "
+            f"router; stop that run, or wait for its watchdog to lapse",
+            session=owner,
+            **self.where(register),
+        )
+
+    def _refused(self, exc: RouterRefused, owner: int, register: str) -> CommandRefused:
+        creds = self.credentials
+        if owner and (creds is None or owner != creds.session):
+            return self._owned(owner, register)
+        return CommandRefused(
+            f"command refused ({exc.message}): the router holds other keys than this "
+            f"key store's epoch {creds.key.epoch if creds else '?'}, or a sequence number "
+            f"was reused",
+            **self.where(register),
+        )
 
     async def upload_bank(self, frame: int, entries: Sequence[bytes]) -> int:
         """Write ``entries`` (sealed outer entries, table order) into the staging bank;
@@ -345,13 +459,26 @@ class RouterDriver(ABC):
                 **self.where("commit_crc"),
             )
         count = self._uploaded[0]
-        await self.write_fields(commit_frame=frame, commit_count=count, commit_crc=crc)
-        await self.write_coil("commit")
+        if self.geometry is None and self._seq is None:
+            await self.claim()  # reads the router's geometry
+        assert self.geometry is not None
+        slots, slot_us, guard_us = self.geometry
+        await self._command(
+            "commit", frame=frame, count=count, crc=crc, slots=slots, slot_us=slot_us,
+            guard_us=guard_us,
+        )  # fmt: skip
         status = await self.read_block("status")
         name = self.map.enum_name("commit_status", int(status["commit_status"]))
-        if name != "ok" or status["staged_frame"] != frame:
+        if name != "ok":
             raise CommitError(
                 f"frame {frame}: commit refused ({name})", status=name, **self.where("commit")
+            )
+        if status["staged_frame"] != frame:  # accepted, then its bank was dropped
+            raise CommitError(
+                f"frame {frame}: committed, then dropped before it could run (the router "
+                f"was e-stopped or halted meanwhile)",
+                status="dropped",
+                **self.where("commit"),
             )
         return CommitResult(
             frame, crc, count, int(status["commit_accepted"]), int(status["commit_refused"])
@@ -360,28 +487,46 @@ class RouterDriver(ABC):
     async def arm(self, frame: int, start_us: int, rate_ppb: int = 0) -> None:
         """Start the committed ``frame`` at ``start_us`` on the router's clock, its slots
         stretched by ``rate_ppb`` (how much faster this clock runs than the others)."""
-        await self.write_fields(arm_frame=frame, arm_start_us=start_us, arm_rate_ppb=rate_ppb)
-        await self.write_coil("arm")
+        await self._command("arm", frame=frame, start_us=start_us, rate_ppb=rate_ppb)
         status = await self.read_block("status")
         name = self.map.enum_name("arm_status", int(status["arm_status"]))
         if name != "ok":
             raise ArmError(f"frame {frame}: arm refused ({name})", status=name, **self.where("arm"))
 
     async def heartbeat(self) -> None:
-        self._beats = (self._beats + 1) & 0xFFFF
-        await self.write_fields(heartbeat=self._beats)
+        if self.watchdog_ms is None and self._seq is None:
+            await self.claim()  # reads the router's default watchdog
+        assert self.watchdog_ms is not None
+        await self._command("heartbeat", watchdog_ms=self.watchdog_ms)
 
     async def estop(self) -> None:
+        """The one command anyone may give: no key needed."""
         await self.write_coil("estop")
 
     async def clear_fault(self) -> None:
-        await self.write_coil("clear_fault")
+        """Leave safe or fault (a latched e-stop) for idle: authenticated."""
+        await self._command("clear_fault")
+
+    async def abort(self) -> None:
+        """Open every gate and drop the armed and running frames, without a fault."""
+        await self._command("abort")
+
+    async def release(self) -> None:
+        """Give up ownership (as abort, then no owner)."""
+        if self._seq is None:
+            return
+        try:
+            await self._command("release")
+        finally:
+            self._seq = None
 
     async def read_status(self) -> RouterStatus:
         status, counters = self.map.block("status"), self.map.block("counters")
+        session = self.map.block("session")
         regs = await self.read_registers(status.start, counters.end - status.start, "status")
         s = status.decode(regs)
         c = counters.decode(regs[counters.start - status.start :])
+        own = session.decode(regs[session.start - status.start :])
         m = self.map
         slot = int(s["slot"])
         return RouterStatus(
@@ -398,6 +543,8 @@ class RouterDriver(ABC):
             commit_refused=int(s["commit_refused"]),
             frames_completed=int(s["frames_completed"]),
             counters={k: int(v) for k, v in c.items()},
+            owner_session=int(own["owner_session"]),
+            replay_mark=int(own["replay_mark"]),
         )
 
     async def read_meters(self) -> Meters:
@@ -410,8 +557,8 @@ class RouterDriver(ABC):
             out.append(
                 PortMeter(
                     p,
-                    f["energy_in_uj"] / 1e6,
-                    f["energy_out_uj"] / 1e6,
+                    f["energy_in_nj"] / 1e9,
+                    f["energy_out_nj"] / 1e9,
                     int(f["packets_in"]),
                     int(f["packets_out"]),
                     float(f["last_voltage"]),
@@ -439,7 +586,7 @@ class RouterDriver(ABC):
             f = records.decode(regs[i * records.stride :])
             out.append(
                 Attribution(
-                    int(f["sink"]), int(f["transfer"]), int(f["packets"]), f["energy_uj"] / 1e6
+                    int(f["sink"]), int(f["transfer"]), int(f["packets"]), f["energy_nj"] / 1e9
                 )
             )
         return tuple(out)

@@ -6,6 +6,7 @@ terminal's meter (which trade the energy belongs to). ``docs/headers.md`` is the
 specification firmware implements; ``firmware_bridge.keystore`` keeps the identities.
 """
 
+from firmware_bridge.headers.commands import CommandKey, command_key
 from firmware_bridge.headers.errors import (
     FieldRangeError,
     HeaderAuthError,
@@ -52,6 +53,7 @@ __all__ = [
     "LAYOUT_VERSION",
     "OUTER_ENTRY_BYTES",
     "STORE_PORT",
+    "CommandKey",
     "FieldRangeError",
     "HeaderAuthError",
     "HeaderError",
@@ -78,6 +80,7 @@ __all__ = [
     "TableEntry",
     "TableResult",
     "UnknownPartyError",
+    "command_key",
     "layer_key",
     "open_inner",
     "open_outer",

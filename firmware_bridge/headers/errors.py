@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-Layer = Literal["outer", "inner"]
+Layer = Literal["outer", "inner", "command"]
 
 
 class HeaderError(Exception):

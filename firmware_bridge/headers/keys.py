@@ -98,7 +98,7 @@ def derive_key_bytes(
     return hkdf.derive(secret)
 
 
-def _exchange(private: X25519PrivateKey, public: X25519PublicKey, party: Party) -> bytes:
+def shared_secret(private: X25519PrivateKey, public: X25519PublicKey, party: Party) -> bytes:
     try:
         return private.exchange(public)
     except ValueError as exc:  # a low-order public key gives an all-zero secret
@@ -118,7 +118,7 @@ def layer_key(
     """The key shared by the controller and ``party``, computed on either side:
     ``controller=True`` with the controller's private key and the party's public key,
     ``controller=False`` with the party's private key and the controller's public key."""
-    secret = _exchange(own_private, peer_public, party)
+    secret = shared_secret(own_private, peer_public, party)
     own, peer = own_private.public_key().public_bytes_raw(), peer_public.public_bytes_raw()
     controller_public, party_public = (own, peer) if controller else (peer, own)
     raw = derive_key_bytes(layer, secret, controller_public, party_public, party, epoch)

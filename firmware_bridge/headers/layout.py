@@ -161,6 +161,17 @@ INNER_NONCE = Record(
     "never sent: derived, unique per (sink key, epoch, frame, delivery slot)",
 )
 
+COMMAND_PREFIX = Record(
+    "command message prefix",
+    (
+        VERSION,
+        Field("kind", "B", "command kind (the register map's enum `command`)"),
+        ROUTER,
+        EPOCH,
+    ),
+    "never sent: both ends put it before the command block's registers to make the message",
+)
+
 OUTER_ENTRY_BYTES = OUTER_HEADER.size + OUTER_BODY.size + TAG_BYTES
 
 RECORDS = (
@@ -172,6 +183,7 @@ RECORDS = (
     INNER_BODY,
     INNER_AD,
     INNER_NONCE,
+    COMMAND_PREFIX,
 )
 
 

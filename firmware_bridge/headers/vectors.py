@@ -15,9 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from firmware_bridge import docblocks
 from firmware_bridge.headers import layout as L
+from firmware_bridge.headers.commands import command_key
 from firmware_bridge.headers.errors import Layer
 from firmware_bridge.headers.keys import Party, derive_key_bytes, hkdf_info, layer_key
 from firmware_bridge.headers.seal import InnerFields, OuterFields, Position, seal_inner, seal_outer
+from firmware_bridge.registers import register_map
 
 CONTROLLER_PRIVATE = bytes(range(0x01, 0x21))
 ROUTER_PRIVATE = bytes(range(0x21, 0x41))
@@ -28,6 +30,13 @@ SOURCE_INDEX = 0
 EPOCH, FRAME, SLOT, INDEX = 3, 0x01020304, 17, 1
 OUTER = OuterFields(in_port=0, out_port=2, voltage_v=48.0, current_a=8.0, inner=b"")
 INNER = InnerFields(transfer=4, packet=9, energy_j=1.8816, voltage_v=48.0, price=0.25)
+ARM = {
+    "session": 0x0A0B0C0D,
+    "seq": 7,
+    "frame": FRAME,
+    "start_us": 1_234_567_890,
+    "rate_ppb": -1500,
+}
 
 
 def vectors() -> list[tuple[str, str]]:
@@ -91,7 +100,28 @@ def vectors() -> list[tuple[str, str]]:
         ),
         (f"outer entry ({len(outer)} bytes)", outer.hex()),
     ]
-    return out
+    return out + command_vectors(ctl, rtr)
+
+
+def command_vectors(ctl: X25519PrivateKey, rtr: X25519PrivateKey) -> list[tuple[str, str]]:
+    """An arm command for the same router and epoch: key, message, tag, registers."""
+    from firmware_bridge.driver.commands import command_registers  # the driver's encoding
+
+    rmap = register_map()
+    key = command_key(ctl, rtr.public_key(), ROUTER, EPOCH, controller=True)
+    regs = command_registers(rmap, key, "arm", **ARM)
+    block = rmap.block("cmd_arm")
+    body = b"".join(r.to_bytes(2, "big") for r in regs[: block.fields[-1].address - block.start])
+    kind = rmap.code("command", "arm")
+    fields = ", ".join(f"{k} {v}" for k, v in ARM.items())
+    return [
+        ("command: HKDF info", hkdf_info("command", ROUTER, EPOCH).decode()),
+        ("command: HMAC-SHA-256 key", key.secret.hex()),
+        ("arm command", f"kind {kind}, {fields}"),
+        ("arm message (prefix, body)", key.message(kind, body).hex()),
+        ("arm tag (HMAC-SHA-256-128)", key.tag(kind, body).hex()),
+        (f"cmd_arm registers ({len(regs)})", " ".join(f"{r:04x}" for r in regs)),
+    ]
 
 
 _INNER_SCALED = (("energy", "energy_j"), ("voltage", "voltage_v"), ("price", "price"))

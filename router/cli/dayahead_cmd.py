@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
         def progress(it: int, total: int, lb: float, ub: float) -> None:
             gap = (ub - lb) / max(abs(ub), 1e-9)
-            bar.update(it, total, f"bound {lb:.4f} cost {ub:.4f} gap {100 * gap:.2f} %")
+            bar.update(it, total, f"bound {lb:.4f}, cost {ub:.4f}, gap {gap:.2%}")
 
         try:
             problem, result = solve_file(

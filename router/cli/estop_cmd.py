@@ -40,8 +40,14 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{path}: no addresses here; is a ppr run writing to {args.run_out}?"
             ) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise UsageError(f"{path}: not the addresses a ppr run writes ({exc})") from None
+        if not isinstance(addresses, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in addresses.items()
+        ):
+            raise UsageError(
+                f"{path}: not the addresses a ppr run writes (an object of router: address)"
+            )
     else:
         scenario = load_scenario(args.scenario or bundled_path())
         addresses = {r.id: r.address for r in scenario.routers if r.address}

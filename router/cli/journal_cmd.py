@@ -1,7 +1,9 @@
-"""``ppr journal verify [FILE]``: check a journal's chain and signatures.
+"""``ppr journal verify [FILE]``: check a journal's chain and signatures, and its end
+against its witness (the signed head kept in the key store, or ``--witness FILE``).
 
 Exit status 0: the journal verifies; 1: it does not (one line on stderr names the first
-bad record and why); 2: a usage mistake (no such file, no trusted key to check against).
+bad record and why, or says that records were cut off its end); 2: a usage mistake (no
+such file, no trusted key to check against).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from firmware_bridge.keystore import DEFAULT_STORE, MANIFEST, KeyStore
 from router.cli import UsageError
 from router.journal import DEFAULT_JOURNAL, verify_journal
+from router.journal.witness import Witness, check_witness, parse_witness
 
 EXIT_BAD = 1
 
@@ -46,6 +49,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="HEX",
         help="the trusted Ed25519 public key, 64 hex digits (ppr keys show prints it)",
     )
+    cmd.add_argument(
+        "--witness",
+        metavar="FILE",
+        type=Path,
+        help="the journal's witness as JSON (the retained MQTT message 'journal'); by "
+        "default the one the key store keeps",
+    )
     cmd.set_defaults(run=run_verify)
 
 
@@ -58,20 +68,49 @@ def trusted_key(store: Path | None, public_key: str | None) -> bytes:
         if len(key) != 32:
             raise UsageError(f"--public-key: expected 64 hex digits, got '{public_key}'")
         return key
+    return key_store(store).signing_public_key()
+
+
+def key_store(store: Path | None) -> KeyStore:
     if store is None and not (DEFAULT_STORE / MANIFEST).exists():
         raise UsageError(
             f"no trusted key to check the journal against: no key store in ./{DEFAULT_STORE}; "
             "give --keys DIR or --public-key HEX"
         )
-    return KeyStore.open(store or DEFAULT_STORE).signing_public_key()
+    return KeyStore.open(store or DEFAULT_STORE)
 
 
 def run_verify(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise UsageError(f"{args.file}: no such journal file")
-    report = verify_journal(args.file, trusted_key(args.store, args.public_key))
-    if report.ok:
-        print(report.one_line())
+    key = trusted_key(args.store, args.public_key)
+    report = verify_journal(args.file, key)
+    if not report.ok:
+        print(report.one_line(), file=sys.stderr)
+        return EXIT_BAD
+    witness = find_witness(args, report.genesis_hash)
+    if witness is None:
+        print(f"{report.one_line()}; no witness of its end to compare with")
         return 0
-    print(report.one_line(), file=sys.stderr)
-    return EXIT_BAD
+    verdict = check_witness(report, witness, key)
+    if not verdict.ok:
+        print(f"{args.file}: {verdict.text}", file=sys.stderr)
+        return EXIT_BAD
+    print(f"{report.one_line()}; {verdict.text}")
+    return 0
+
+
+def find_witness(args: argparse.Namespace, journal: bytes | None) -> Witness | None:
+    if args.witness is not None:
+        try:
+            text = args.witness.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--witness {args.witness}: cannot read it: {exc}") from exc
+        found = parse_witness(text)
+        if found is None:
+            raise UsageError(f"--witness {args.witness}: not a journal witness (JSON)")
+        return found
+    if args.public_key is not None or journal is None:
+        return None
+    stored = key_store(args.store).witness(journal.hex())
+    return None if stored is None else parse_witness(stored)

@@ -11,10 +11,14 @@ import sys
 from pathlib import Path
 
 from bench import bundled_path, load_scenario
-from router.cli import UsageError, check_line_baud
+from bench.text import plural
+from router.cli import UsageError, add_password_file_option, check_line_baud, mqtt_password_file
+from router.cli.market_cmd import mechanism_named
 from router.controller.outcome import FrameOutcome, RunOptions
-from router.controller.report import frame_line, summary
+from router.controller.report import frame_line, summary, twin_timing_line
 from router.controller.session import Session, SessionConfig
+from router.controller.stages import FrameStage, MarketStage
+from router.kernels import PLANNER, ensure_kernels
 from router.progress import ProgressBar
 from router.settlement import SettlementConfig
 from scheduler import LrOptions
@@ -23,7 +27,18 @@ EXIT_ESTOP = 130
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", type=Path, help="scenario file (default: bundled bench-4)")
+    parser.epilog = (
+        "Each frame's transfers: the scenario's own, plus its market's trades when it "
+        "quotes [[offers]] and [[bids]] (--mechanism); or, with a [mec] section, the "
+        "energy its MEC servers are allocated that frame (docs/mec.md, ppr allocate); or "
+        "an hour of a day-ahead file (--dayahead)."
+    )
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        help="scenario file (default: bundled bench-4; bench-4-mec has MEC servers "
+        "allocated every frame by its [mec] section)",
+    )
     parser.add_argument("--frames", type=int, default=10, help="frames to run (10)")
     parser.add_argument(
         "--out",
@@ -60,8 +75,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mqtt",
         metavar="URL",
-        help="publish on a broker: mqtt://[user:pass@]host[:port] or mqtts://",
+        help="publish on a broker: mqtt://[user@]host[:port] or mqtts:// (docs/mqtt.md)",
     )
+    add_password_file_option(parser)
     parser.add_argument(
         "--watchdog-ms",
         type=int,
@@ -104,6 +120,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="twin fault, as ppr twin --fault (repeatable)",
     )
     parser.add_argument(
+        "--mechanism",
+        metavar="NAME",
+        help="the market's matching rule each frame, as ppr market --mechanism (default vcg)",
+    )
+    parser.add_argument(
         "--dayahead",
         type=Path,
         metavar="FILE",
@@ -123,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise UsageError(f"--frames must be at least 1, not {args.frames}")
     check_line_baud(args.transport, args.line_baud)
+    if args.hardware and args.fault:
+        raise UsageError(f"--fault {args.fault[0]}: faults are the twin's; not with --hardware")
     if not (math.isfinite(args.retail_price) and args.retail_price >= 0):
         raise UsageError(f"--retail-price must be a number >= 0, not {args.retail_price:g}")
     if args.plan_ms is not None and not args.plan_ms > 0:
@@ -133,11 +156,37 @@ def run(args: argparse.Namespace) -> int:
             f"{args.watchdog_ms}: a heartbeat must be able to get through in time"
         )
     scenario = load_scenario(args.scenario or bundled_path())
-    stage = None
-    if args.dayahead is not None or args.hour is not None or args.framework is not None:
+    stage: FrameStage | None = None
+    dayahead = args.dayahead is not None or args.hour is not None or args.framework is not None
+    if (dayahead or scenario.mec is not None) and args.mechanism is not None:
+        raise UsageError(
+            "--mechanism clears the scenario's offers and bids; --dayahead and [mec] "
+            "decide the frames' transfers themselves: give one of them"
+        )
+    if scenario.mec is not None:  # its servers' energy, allocated every frame (docs/mec.md)
+        if dayahead:
+            given = next(
+                f"--{name} {value}" if name == "framework" else f"--{name}"
+                for name, value in (
+                    ("dayahead", args.dayahead), ("hour", args.hour), ("framework", args.framework)
+                )
+                if value is not None
+            )  # fmt: skip
+            raise UsageError(f"{given}: the scenario's [mec] section decides its frames")
+        from router.controller.mec_stage import MecStage
+
+        stage = MecStage()
+    elif dayahead:
         from router.cli.dayahead_run import dayahead_stage
 
         stage = dayahead_stage(args.dayahead, args.hour, args.framework)
+    elif args.mechanism is not None:
+        stage = MarketStage(mechanism_named(args.mechanism))
+        if not (scenario.offers and scenario.bids):
+            raise UsageError(
+                f"--mechanism {args.mechanism}: {scenario.name} quotes no [[offers]] and "
+                f"[[bids]] to match; give a market scenario (e.g. bench-4-market)"
+            )
     config = SessionConfig(
         stage=stage,
         scenario=scenario,
@@ -147,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         line_baud=args.line_baud,
         hardware=args.hardware,
         mqtt=args.mqtt,
+        mqtt_password_file=mqtt_password_file(args),
         watchdog_ms=args.watchdog_ms,
         timeout_s=args.timeout_ms / 1000,
         faults=tuple(args.fault),
@@ -158,12 +208,14 @@ def run(args: argparse.Namespace) -> int:
             telemetry=bool(args.mqtt),
         ),
     )
+    ensure_kernels(PLANNER)  # before any router is claimed: the first frame plans warm
     return asyncio.run(_main(config))
 
 
 async def _main(config: SessionConfig) -> int:
     where = "hardware" if config.hardware else f"the twin over {config.transport}"
-    print(f"{config.scenario.name}: {config.options.frames} frames on {where}", flush=True)
+    frames = plural(config.options.frames, "frame")
+    print(f"{config.scenario.name}: {frames} on {where}", flush=True)
     with ProgressBar("frames") as bar:
         done = 0
 
@@ -187,6 +239,8 @@ async def _main(config: SessionConfig) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     print(summary(result.outcomes, len(result.alarms)))
+    if session.twin_timing:
+        print(twin_timing_line(session.twin_timing))
     if session.controller is not None:
         for line in session.controller.stage.summary(result.outcomes):
             print(line)
@@ -198,6 +252,8 @@ async def _main(config: SessionConfig) -> int:
         draw_gantt(session.last_scenario(), session.last_plan(), png, result.last_frame.frame)
         written.insert(0, str(png))
     print(f"  journal   {result.verified.one_line()}")
+    if result.witness is not None:  # compare with ppr journal verify: a cut tail shows
+        print(f"  witness   {result.witness.short()} (kept in {config.keys_dir})")
     print(f"  wrote     {', '.join(written)}")
     if result.estopped:
         print(f"  stopped   {result.stop_reason}: every gate opened")

@@ -13,6 +13,7 @@ from bench import bundled_path, load_scenario
 from firmware_bridge.keystore import DEFAULT_STORE
 from router.cli import UsageError, check_line_baud
 from sim_hw.faults import KINDS
+from sim_hw.nv import NV_FOLDER
 from sim_hw.twin import TRANSPORTS, Twin
 
 WATCH_S = 0.5  # how often state changes are looked for (wall clock)
@@ -35,7 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--keys", type=Path, default=DEFAULT_STORE,
-        help=f"key store holding the routers' and meters' keys (default: ./{DEFAULT_STORE})",
+        help=f"key store holding the routers' and meters' keys (default: ./{DEFAULT_STORE}); "
+        f"the routers keep what survives a power-up next to them, in {NV_FOLDER}/",
     )  # fmt: skip
     parser.add_argument("--baud", type=int, default=115200, help="baud rate put in addresses")
     parser.add_argument(
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario or bundled_path())
     twin = Twin(
         scenario, args.keys, transport=args.transport, accel=args.accel, faults=args.fault,
-        baud=args.baud, line_baud=args.line_baud, seed=args.seed,
+        baud=args.baud, line_baud=args.line_baud, seed=args.seed, nv_dir=args.keys / NV_FOLDER,
     )  # fmt: skip
     asyncio.run(_serve(twin, args.duration))
     return 0

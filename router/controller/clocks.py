@@ -4,6 +4,14 @@ router's own clock.
 
 Local time is ``time.monotonic()`` in seconds; router time is its clock register in
 microseconds. A twin run faster than real time is just a router whose clock drifts.
+
+A clock that *steps* (a router's clock jumps, as ``skew=300@R2`` makes the twin's do) is
+caught between two samples: a router reads its clock between the request leaving and
+the reply arriving, so the fit must put its reading inside ``[t1, t3]``, give or take
+the fit's own uncertainty. Two round trips in a row outside that window on the same side
+by more than a quarter of the guard are a step: the router's old round trips are dropped
+(they describe another clock), and the step is reported (``steps``) for the frame loop
+to act on.
 """
 
 from __future__ import annotations
@@ -14,7 +22,14 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from firmware_bridge.driver import ClockSample, RouterDriver
-from router.timesync import ClockEstimate, Sample, StartPlan, estimate_clock, plan_start
+from router.timesync import (
+    MIN_SAMPLES,
+    ClockEstimate,
+    Sample,
+    StartPlan,
+    estimate_clock,
+    plan_start,
+)
 
 WINDOW = 128  # round trips kept per router: seconds of baseline for the drift
 FIRST_SAMPLES = 8  # round trips per router to start fitting at all (more in one burst
@@ -22,10 +37,20 @@ FIRST_SAMPLES = 8  # round trips per router to start fitting at all (more in one
 SPACING_S = 0.002  # between rounds of one burst
 RESOLUTION_S = 1e-6  # the clock register counts microseconds
 MAX_RATE_ERROR = 2.0  # a router clock twice too fast or slow is broken, not drifting
+STEP_SHARE = 0.25  # a reading this share of the guard outside its window is suspect ...
+STEP_CONFIRM = 2  # ... and this many in a row, on one side, are a step
 
 
 def to_sample(s: ClockSample) -> Sample:
     return Sample(s.t_send_us / 1e6, s.t_router_us / 1e6, s.t_recv_us / 1e6)
+
+
+@dataclass(frozen=True)
+class ClockStep:
+    """A router's clock moved between two samples by about ``step_s`` (router seconds)."""
+
+    router: str
+    step_s: float
 
 
 @dataclass
@@ -33,6 +58,8 @@ class ClockKeeper:
     guard_s: float
     samples: dict[str, deque[Sample]] = field(default_factory=dict)
     estimates: dict[str, ClockEstimate] = field(default_factory=dict)
+    steps: list[ClockStep] = field(default_factory=list)  # found, not yet taken
+    _suspect: dict[str, list[tuple[Sample, int]]] = field(default_factory=dict)
     _rounds: int = 0
 
     async def sample(self, drivers: dict[str, RouterDriver], rounds: int = 1) -> float:
@@ -54,18 +81,52 @@ class ClockKeeper:
             k = self._rounds % len(order)
             for rid in order[k:] + order[:k]:
                 got = to_sample(await drivers[rid].read_clock())
-                self.samples.setdefault(rid, deque(maxlen=WINDOW)).append(got)
+                self._add(rid, got)
                 link_s += got.delay
         for rid in drivers:
-            self.estimates[rid] = estimate_clock(
-                rid, list(self.samples[rid]), resolution_s=RESOLUTION_S
-            )
+            kept = list(self.samples[rid])
+            if len(kept) >= MIN_SAMPLES:  # fewer: a clock that just stepped, being resampled
+                self.estimates[rid] = estimate_clock(rid, kept, resolution_s=RESOLUTION_S)
         return link_s
+
+    def _add(self, rid: str, got: Sample) -> None:
+        side = self._outside(rid, got)
+        suspect = self._suspect.setdefault(rid, [])
+        if not side or (suspect and suspect[-1][1] != side):
+            suspect.clear()
+        if not side:
+            self.samples.setdefault(rid, deque(maxlen=WINDOW)).append(got)
+            return
+        suspect.append((got, side))
+        if len(suspect) < STEP_CONFIRM:
+            return
+        est = self.estimates.pop(rid)  # the old round trips describe another clock
+        step = sum(g.t2 - est.to_router(g.midpoint) for g, _ in suspect) / len(suspect)
+        self.samples[rid] = deque((g for g, _ in suspect), maxlen=WINDOW)
+        suspect.clear()
+        self.steps.append(ClockStep(rid, step))
+
+    def _outside(self, rid: str, got: Sample) -> int:
+        """+1 (-1): the router read its clock later (earlier) than the fit allows."""
+        est = self.estimates.get(rid)
+        if est is None:
+            return 0
+        slack = est.uncertainty_at(got.midpoint) + STEP_SHARE * self.guard_s + RESOLUTION_S
+        if got.t2 > est.to_router(got.t3) + slack:
+            return 1
+        if got.t2 < est.to_router(got.t1) - slack:
+            return -1
+        return 0
+
+    def take_steps(self) -> list[ClockStep]:
+        steps, self.steps = self.steps, []
+        return steps
 
     def forget(self, rid: str) -> None:
         """A router that went away may come back with a new clock."""
         self.samples.pop(rid, None)
         self.estimates.pop(rid, None)
+        self._suspect.pop(rid, None)
 
     def start(self, local_start_s: float, routers: list[str]) -> StartPlan:
         """The instant ``local_start_s`` on every router's clock; raises

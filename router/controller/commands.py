@@ -14,23 +14,27 @@ if TYPE_CHECKING:
 
 
 async def serve_commands(feed: MqttFeed, session: Session) -> None:
-    """Answer every command on ``cmd/reply``; a bad one changes nothing."""
+    """Answer every command on ``cmd/reply``; a bad one changes nothing. What changes the
+    bench is journaled with the user the broker vouched for (the topic's user level)."""
     while True:
-        command = await feed.commands.get()
+        received = await feed.commands.get()
+        command, user = received.command, received.user
         ctl = session.controller
         if isinstance(command, EstopCommand):
-            session.stop(f"MQTT e-stop{': ' + command.reason if command.reason else ''}")
-            feed.reply(ok_reply(command, "every gate opened; the run stops"))
+            why = f": {command.reason}" if command.reason else ""
+            session.stop(f"MQTT e-stop by {user}{why}")
+            feed.reply(ok_reply(received, "every gate opened; the run stops"))
         elif isinstance(command, TransferCommand) and ctl is not None:
             try:
                 updated = apply_transfer(ctl.scenario, command)
             except CommandError as exc:
-                feed.reply(error_reply(command, str(exc)))
+                feed.reply(error_reply(received, str(exc)))
                 continue
             ctl.scenario, ctl.topology = updated, Topology(updated)
             await ctl.journal.append_async(
-                "command", {"command": "transfer", "transfer": command.transfer.model_dump()}
+                "command",
+                {"command": "transfer", "user": user, "transfer": command.transfer.model_dump()},
             )
             feed.reply(
-                ok_reply(command, f"transfer {command.transfer.id} planned from the next frame")
+                ok_reply(received, f"transfer {command.transfer.id} planned from the next frame")
             )

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from bench import Scenario
-from firmware_bridge.driver import RouterDriver, open_driver
-from firmware_bridge.errors import BridgeError
+from firmware_bridge.driver import Credentials, RouterDriver, new_session, open_driver
+from firmware_bridge.errors import BridgeError, OwnedError
 from firmware_bridge.keystore import KeyStore
 from firmware_bridge.tasks import stop_tasks
 
@@ -48,6 +48,8 @@ class Fleet:
     drivers: dict[str, RouterDriver] = field(default_factory=dict)
     down: dict[str, str] = field(default_factory=dict)  # router -> why
     on_alarm: Callable[[str, str, str], None] = lambda router, code, text: None
+    # this run's session: a router obeys the commands of the one session that claimed it
+    session: int = field(default_factory=new_session)
     _hearts: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     # -- life cycle -----------------------------------------------------------------------
@@ -59,13 +61,23 @@ class Fleet:
                 f"no address for router {', '.join(missing)}: give each [[routers]] entry an "
                 f'address = "modbus-tcp://host:port?unit=N" (or run on the twin)'
             )
+        keys = self.store.command_keys()
         for rid in (r.id for r in self.scenario.routers):
-            self.drivers[rid] = open_driver(self.addresses[rid], rid, timeout=self.timeout_s)
+            creds = Credentials(keys[rid], self.session)
+            self.drivers[rid] = open_driver(
+                self.addresses[rid], rid, timeout=self.timeout_s, credentials=creds
+            )
         results = await self.each(self._setup, self.drivers)
         failed = {rid: exc for rid, exc in results.items() if isinstance(exc, BaseException)}
         if failed:
             rid, exc = next(iter(failed.items()))
             await self.close()
+            if isinstance(exc, OwnedError):
+                raise FleetError(
+                    f"router {rid} at {self.addresses[rid]} is owned by another session "
+                    f"({exc.session:#010x}): another controller drives it; stop that run "
+                    f"first, or wait for its watchdog to lapse"
+                ) from exc
             raise FleetError(f"router {rid} at {self.addresses[rid]} is not ready: {exc}") from exc
         for rid in self.drivers:
             self._hearts[rid] = asyncio.create_task(self._heartbeats(rid), name=f"heartbeat {rid}")
@@ -80,6 +92,10 @@ class Fleet:
                 f"router {rid} answers as wire id {ident.router_wire_id}, the key store says "
                 f"{expected}: wrong address, or keys not provisioned for this bench"
             )
+        f = self.scenario.frame
+        await d.set_frame_geometry(f.slots, round(f.slot_ms * 1000), round(f.guard_us))
+        d.watchdog_ms = self.watchdog_ms  # the claim starts the watchdog with it
+        await d.claim()  # refused while another controller's session owns the router
         state = (await d.read_status()).state
         if state == "fault" and not self.clear_estop:
             raise EstoppedError(
@@ -89,9 +105,6 @@ class Fleet:
         if state in ("safe", "fault"):
             # safe: its watchdog tripped when the last controller went away
             await d.clear_fault()
-        f = self.scenario.frame
-        await d.set_frame_geometry(f.slots, round(f.slot_ms * 1000), round(f.guard_us))
-        await d.set_watchdog(self.watchdog_ms)
         await d.heartbeat()
 
     async def close(self) -> None:
@@ -169,6 +182,8 @@ class Fleet:
                 try:
                     await self.drivers[rid].heartbeat()
                     misses = 0
+                except OwnedError as exc:  # our watchdog lapsed and another controller came
+                    self.mark_down(rid, exc.message)
                 except BridgeError as exc:
                     misses += 1
                     if misses >= 2:

@@ -11,7 +11,9 @@ header nonce.
 
 Faults: a router that stops answering is left out of the next plan (its transfers are
 rerouted or reported undelivered) and probed before every frame until it answers. A
-commit that fails anywhere skips that frame on every router: no half frame runs.
+commit that fails anywhere skips that frame on every router: no half frame runs. A
+router whose clock steps between two samples has its armed and running frames aborted,
+is re-synchronised and planned again once in step; frames planned with it are skipped.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from dataclasses import dataclass, field
 
 from bench import Scenario, Topology
 from firmware_bridge.driver import Attribution, CommitResult, Meters, RouterDriver, RouterStatus
-from firmware_bridge.errors import ArmError, BridgeError
+from firmware_bridge.errors import ArmError, BridgeError, CommitError
 from firmware_bridge.keystore import KeyStore
 from firmware_bridge.tasks import stop_tasks
-from router.controller.clocks import FIRST_SAMPLES, ClockKeeper, now
+from router.controller.clocks import FIRST_SAMPLES, ClockKeeper, ClockStep, now
 from router.controller.fleet import Fleet
 from router.controller.outcome import FrameOutcome, RunOptions
 from router.controller.prepare import Prepared, prepare_frame
@@ -91,7 +93,12 @@ class Controller:
     _last_armed: dict[str, tuple[int, int]] = field(default_factory=dict)
     syncing: dict[str, float] = field(default_factory=dict)  # back, clock not yet in step
     _warm: object | None = None  # the last plan's end state: the next plan starts there
+    # the journal's head to keep with each frame reservation (journal id, JSON), if any
+    witness_for: Callable[[int], tuple[str, dict[str, object]]] | None = None
+    arming: bool = False  # a frame was (being) armed in this run: a gate may conduct
     _planned_frames: int = 0  # frames planned in this run: the stage's frame index
+    _inflight: list[_Frame] = field(default_factory=list)  # armed, not yet finished
+    _collisions: dict[str, int] = field(default_factory=dict)  # each router's counter
 
     def __post_init__(self) -> None:
         self.topology = Topology(self.scenario)
@@ -198,6 +205,32 @@ class Controller:
             # a mute router is the heartbeat's and the upload's business, not this loop's
             with contextlib.suppress(BridgeError):
                 took.append(await self.clocks.sample({r: self.fleet.drivers[r] for r in live}))
+            for step in self.clocks.take_steps():
+                await self._clock_stepped(step)
+
+    async def _clock_stepped(self, step: ClockStep) -> None:
+        """A router's clock jumped: the frames it was armed for start at the wrong instant
+        on it now. Abort them there (gates open: no collision), leave it out of the plans,
+        and sample its clock afresh; ``_in_step`` plans it again once it is in step."""
+        rid = step.router
+        self.syncing[rid] = now()
+        self.alarm(
+            None,
+            rid,
+            "clock_skew",
+            f"router {rid}'s clock stepped by {step.step_s * 1e6:+.0f} us between two clock "
+            f"samples; its frames aborted, left out of the plans until its clock is in step",
+        )
+        for f in self._inflight:
+            if rid in f.routers and rid not in f.arm_failed and f.start_local > now():
+                f.arm_failed[rid] = "aborted before its start: its clock stepped"
+        try:
+            await self.fleet.drivers[rid].abort()
+            await self.clocks.sample({rid: self.fleet.drivers[rid]}, rounds=FIRST_SAMPLES)
+        except BridgeError as exc:
+            self.alarm(None, rid, "clock_sample_failed", f"router {rid}: {exc}")
+            if _unreachable(exc):
+                self.fleet.mark_down(rid, str(exc))
 
     async def _synchronised(self) -> None:
         """Wait (the sampler sampling) until the clocks agree within the guard about a
@@ -226,10 +259,13 @@ class Controller:
     async def _plan(self) -> _Frame:
         """Reserve a frame number (journaled before anything is sealed), plan and seal."""
         # above every frame of this journal and every frame this key store ever sealed
-        frame = await asyncio.to_thread(self.store.reserve_frame, self.journal.next_frame())
+        frame = await asyncio.to_thread(
+            self.store.reserve_frame, self.journal.next_frame(), self.witness_for
+        )
         await self.journal.append_async("frame", {"phase": "reserved"}, frame=frame)
         self._in_step()
         down = frozenset(self.fleet.down) | frozenset(self.syncing)
+        planned = self._planned()  # what the plan routes through (a clock may step meanwhile)
         prep = await asyncio.to_thread(
             prepare_frame,
             self.scenario,
@@ -246,7 +282,7 @@ class Controller:
         self._warm = prep.plan.warm
         record = _plan_record(prep, down, self.stage.name)
         await self.journal.append_async("plan", record, frame=frame)
-        return _Frame(prep, routers=self._planned(), down=sorted(down))
+        return _Frame(prep, routers=self._planned(), down=sorted(down), planned=planned)
 
     def _lr_options(self) -> LrOptions:
         lr = self.options.lr
@@ -294,6 +330,20 @@ class Controller:
         commits = await self.fleet.each(
             lambda rid: self.fleet.drivers[rid].commit(f.prep.frame, ok[rid]), list(ok)
         )
+        # a bank that changed between upload and commit (a write from elsewhere on the bus,
+        # a flipped bit) fails its CRC: upload it once more before giving up the frame
+        again = [
+            r
+            for r, c in commits.items()
+            if isinstance(c, CommitError) and c.status == "crc_mismatch"
+        ]
+        if again:
+
+            async def reupload(rid: str) -> CommitResult:
+                d = self.fleet.drivers[rid]
+                return await d.commit(f.prep.frame, await d.upload_bank(f.prep.frame, entries[rid]))
+
+            commits.update(await self.fleet.each(reupload, again))
         t2 = time.perf_counter()
         f.upload_ms, f.commit_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
         records: dict[str, object] = {}
@@ -334,6 +384,7 @@ class Controller:
     async def _arm(self, f: _Frame, start_local: float, after: _Frame | None = None) -> None:
         """Arm ``f`` to start at ``start_local`` on every router's clock (right ``after``
         the frame before, when the links kept up)."""
+        self.arming = True  # from here on a gate may conduct: a failure e-stops
         f.start_local = start_local
         f.end_local = start_local + self._frame_seconds()
         if after is not None:
@@ -348,6 +399,17 @@ class Controller:
                 "controller",
                 "commit_failed",
                 f"frame {f.prep.frame} skipped: no router answers",
+            )
+            return
+        stepped = [r for r in f.planned if r in self.syncing or r not in self.clocks.estimates]
+        if stepped:
+            f.failed["clocks"] = f"the clock of {', '.join(stepped)} stepped: being re-synced"
+            self.alarm(
+                f.prep.frame,
+                "controller",
+                "clock_skew",
+                f"frame {f.prep.frame} skipped: planned with {', '.join(stepped)}, whose clock "
+                f"stepped since",
             )
             return
         try:
@@ -381,6 +443,7 @@ class Controller:
         if f.arm_failed.keys() >= set(f.routers):
             f.failed["arm"] = "no router armed"  # it runs nowhere: skipped, not settled
         f.skew_us = plan.skew_s * 1e6
+        self._inflight.append(f)
         self._last_armed = {r: (starts[r], rates[r]) for r in f.routers if r not in f.arm_failed}
         await self.journal.append_async(
             "frame",
@@ -486,8 +549,9 @@ class Controller:
                     f"{sum(t.planned_sink_j for t in short):.2f} J due short, on "
                     f"{len(short)} transfers ({listed})",
                 )
-        if self.options.telemetry:
-            await self._read_telemetry(ran)
+        if f in self._inflight:
+            self._inflight.remove(f)
+        await self._read_telemetry(prep.frame, ran)
         if not f.failed:
             self.last_prepared = prep
         outcome = FrameOutcome.of(f, settlement, packets, stage_record)
@@ -495,19 +559,28 @@ class Controller:
         self.outcomes.append(outcome)
         self.on_frame(outcome)
 
-    async def _read_telemetry(self, routers: list[str]) -> None:
-        """Status and port meters of each router; port energy as the difference from the
-        previous reading (out of the router positive), about one frame's worth."""
+    async def _read_telemetry(self, frame: int, routers: list[str]) -> None:
+        """Status of each router, for its collision counter; with telemetry, its port
+        meters too, port energy as the difference from the previous reading (out of the
+        router positive), about one frame's worth."""
 
-        async def read(rid: str) -> tuple[RouterStatus, Meters]:
+        async def read(rid: str) -> tuple[RouterStatus, Meters | None]:
             d = self.fleet.drivers[rid]
-            return await d.read_status(), await d.read_meters()
+            status = await d.read_status()
+            return status, await d.read_meters() if self.options.telemetry else None
 
         results = await self.fleet.each(read, routers)
+        collided = {}
         for rid, res in results.items():
             if isinstance(res, BaseException):
                 continue
             status, meters = res
+            count = status.counters["collisions"]
+            if count > self._collisions.get(rid, count):
+                collided[rid] = count - self._collisions[rid]
+            self._collisions[rid] = count
+            if meters is None:
+                continue
             before = self.ports.get(rid)
             self.port_delta_j[rid] = {
                 m.port: (m.energy_out_j - m.energy_in_j)
@@ -519,6 +592,15 @@ class Controller:
                 for m in meters.ports
             }
             self.status[rid], self.ports[rid] = status, meters
+        if collided:
+            each = ", ".join(f"{r} ({n})" for r, n in collided.items())
+            self.alarm(
+                frame,
+                "controller",
+                "collision",
+                f"frame {frame}: slots collided at {each}: both packets lost (routers out of "
+                f"step by more than the guard, or a gate stuck closed)",
+            )
 
     async def _latched(
         self, frame: int, routers: list[str]
@@ -577,6 +659,7 @@ class _Frame:
     prep: Prepared
     routers: list[str]  # live when it was uploaded
     down: list[str]
+    planned: list[str]  # the routers the plan counted on
     failed: dict[str, str] = field(default_factory=dict)  # commit (or clock) failures
     arm_failed: dict[str, str] = field(default_factory=dict)
     upload_ms: float = 0.0

@@ -78,14 +78,10 @@ def prepare_frame(
 
 def trade_prices(base: Scenario, market: MarketResult | None) -> dict[str, float]:
     """The inner header's price reference per market transfer: what its buyer pays per
-    packet under the cleared mechanism (0 for explicit transfers)."""
+    packet for that trade under the cleared rule (0 for explicit transfers)."""
     if market is None:
         return {}
-    pays = {
-        p.id: p.payment / p.packets for p in market.participants if p.side == "bid" and p.packets
-    }
     added = market_transfers(base, market)
     return {
-        t.id: max(0.0, pays.get(trade.buyer, 0.0))
-        for t, trade in zip(added, market.trades, strict=True)
+        t.id: max(0.0, trade.buyer_price) for t, trade in zip(added, market.trades, strict=True)
     }

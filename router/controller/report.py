@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from bench.text import plural
 from router.controller.outcome import FrameOutcome
 from router.settlement import OPERATOR, TransferTotal, run_totals
+
+if TYPE_CHECKING:
+    from sim_hw.twin import FrameTiming
 
 MAX_TRANSFER_ROWS = 30  # beyond this, the transfers that fell shortest
 
@@ -46,12 +51,23 @@ def frame_line(o: FrameOutcome, alarms: int) -> str:
     )
 
 
+def twin_timing_line(timings: Sequence[FrameTiming]) -> str:
+    """On the twin: the energy its sinks did not meter because the routers' gates were
+    not exactly in step (the controller's clock estimates), told apart from the meters."""
+    short = sum(t.shortfall_j for t in timings)
+    spread = max(t.start_spread_us for t in timings)
+    return (
+        f"  twin      gate timing kept {short:.3f} J of the due energy from the sinks (routers'"
+        f" slot starts up to {spread:.0f} us apart); metered + timing = due"
+    )
+
+
 def summary(outcomes: Sequence[FrameOutcome], alarms: int) -> str:
     ran = [o for o in outcomes if not o.skipped]
     lines = [
         "",
-        f"{len(outcomes)} frames: {len(ran)} ran, {len(outcomes) - len(ran)} skipped, "
-        f"{alarms} alarms",
+        f"{plural(len(outcomes), 'frame')}: {len(ran)} ran, {len(outcomes) - len(ran)} "
+        f"skipped, {plural(alarms, 'alarm')}",
         f"  packets   planned {sum(o.packets_planned for o in ran)}, delivered "
         f"{sum(o.packets_delivered for o in ran)}, left undelivered by the planner "
         f"{sum(o.packets_undelivered for o in outcomes)}",

@@ -2,7 +2,8 @@
 
 The frame loop is one pipeline whatever decides the transfers: requests -> stage ->
 transfers -> plan -> sealed tables -> routers -> meters -> settlement. A stage is the
-first step. The market stage clears offers and bids (VCG or Nash); other stages (the MEC
+first step. The market stage clears offers and bids (by any rule of
+``scheduler.market.MECHANISMS``); other stages (the MEC
 energy allocation, an hour of the day-ahead trades, the web terminal's order book) plug
 in here the same way, so each ends as packets on the bench and is settled like any
 transfer.
@@ -71,21 +72,27 @@ class FrameStage(Protocol):
 @dataclass(frozen=True)
 class MarketStage:
     """Explicit transfers, plus the market's trades when the scenario quotes offers and
-    bids (cleared every frame by ``mechanism``)."""
+    bids (cleared every frame by ``mechanism``, after the green pass unless ``green`` is
+    off)."""
 
     mechanism: Mechanism = "vcg"
+    green: bool = True
     name: str = "market"
 
     def prepare(self, index: int, frame: int, base: Scenario, topology: Topology) -> StageOutput:
         if not (base.offers and base.bids):
             return StageOutput(base)
-        market = clear_market(base, topology, self.mechanism)
+        market = clear_market(base, topology, self.mechanism, green=self.green)
         return StageOutput(
             base,
             market,
             {
                 "mechanism": market.mechanism,
                 "welfare": market.welfare,
+                "welfare_gap": market.welfare_gap,
+                "volume": market.volume,
+                "budget": market.budget,
+                "green_j": market.green_j,
                 "trades": len(market.trades),
             },
         )

@@ -10,10 +10,11 @@ from router.mqtt import (
     MqttFeed,
     PortTelemetry,
     RouterState,
+    StageAccount,
     TransferTelemetry,
 )
 
-CRITICAL = {"estop", "commit_failed", "clock_skew", "router_offline"}
+CRITICAL = {"estop", "commit_failed", "clock_skew", "collision", "router_offline"}
 INFO = {"router_answers", "router_back"}  # good news
 
 
@@ -48,6 +49,9 @@ def publish_frame(feed: MqttFeed, ctl: Controller, o: FrameOutcome, alarms: int)
     if o.settlement is not None:
         for t in o.settlement.transfers:
             feed.publish_transfer(TransferTelemetry.from_settlement(o.frame, t))
+    if o.stage:  # the stage's own account, as journaled
+        account = {k: v for k, v in o.stage.items() if k != "stage"}
+        feed.publish_stage(StageAccount(stage=o.stage["stage"], frame=o.frame, account=account))
     for rid in ctl.fleet.drivers:
         status = ctl.status.get(rid)
         est = ctl.clocks.estimates.get(rid)

@@ -14,7 +14,13 @@ from router.journal.errors import (
 )
 from router.journal.records import KINDS, MAX_FRAME, Kind, Record
 from router.journal.store import DEFAULT_JOURNAL, FIRST_FRAME, Entry, Journal
-from router.journal.verify import BadRecord, VerifyReport, read_records, verify_journal
+from router.journal.verify import (
+    BadRecord,
+    VerifyReport,
+    journal_last_frame,
+    read_records,
+    verify_journal,
+)
 
 __all__ = [
     "DEFAULT_JOURNAL",
@@ -32,6 +38,7 @@ __all__ = [
     "Record",
     "RecordError",
     "VerifyReport",
+    "journal_last_frame",
     "read_records",
     "verify_journal",
 ]

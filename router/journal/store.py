@@ -96,8 +96,10 @@ class Journal:
         key: Ed25519PrivateKey,
         tail: Record,
         last_frame: int | None,
+        genesis_hash: bytes,
     ) -> None:
         self.path = path
+        self.genesis_hash = genesis_hash  # names this journal (its witness, for one)
         self._conn: sqlite3.Connection | None = conn
         self._lock_fd = lock_fd
         self._key = key
@@ -168,7 +170,7 @@ class Journal:
             if conn.execute("PRAGMA application_id").fetchone()[0] not in (0, APPLICATION_ID):
                 raise JournalError(path, "not a ppr journal (another SQLite database)")
             tail = cls._create(path, conn, key, genesis or {})
-            return cls(path, conn, lock_fd, key, tail, None)
+            return cls(path, conn, lock_fd, key, tail, None, tail.hash)
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             raise JournalError(path, "not a ppr journal (another SQLite database)")
         first = _fetch(conn, "ORDER BY seq LIMIT 1")
@@ -192,7 +194,8 @@ class Journal:
             _raise_if_bad(path, public)
         tail = _checked_tail(path, conn, public)
         last = conn.execute("SELECT MAX(frame) FROM records").fetchone()[0]
-        return cls(path, conn, lock_fd, key, tail, last)
+        assert isinstance(first, Record)  # the genesis verified above
+        return cls(path, conn, lock_fd, key, tail, last, first.hash)
 
     @staticmethod
     def _create(
@@ -256,6 +259,10 @@ class Journal:
 
     def tail(self) -> Record:
         return self._tail
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign ``message`` with the journal's key (its witness, for one)."""
+        return self._key.sign(message)
 
     def last_frame(self) -> int | None:
         """The highest frame number any record carries (None: no frame yet)."""

@@ -1,10 +1,12 @@
 """Verify a journal file: the chain, the signatures, and the key it is signed with.
 
 A bad journal is a value (``VerifyReport.bad`` names the first bad record and why), not
-an exception: finding one is what verifying is for. What verification cannot see: records
-cut off the *end* of the file (the chain up to the new last record is intact). The
-controller's restart guards against reusing frame numbers of such records by also asking
-the routers for the last frame they committed.
+an exception: finding one is what verifying is for. What the chain alone cannot see:
+records cut off the *end* of the file (the chain up to the new last record is intact).
+That is what the journal's witness is for (``router.journal.witness``: its signed head,
+kept outside the file with the key store's frame reservation). Frame numbers do not
+depend on the tail either: a run reserves each one in the key store before sealing it,
+and refuses a reservation behind the frames the routers or the journal report.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class VerifyReport:
     first_frame: int | None
     last_frame: int | None
     bad: BadRecord | None
+    genesis_hash: bytes | None = None  # names the journal (its witness is kept by it)
 
     @property
     def ok(self) -> bool:
@@ -75,6 +78,22 @@ def stored_rows(
     """Rows in ``seq`` order; all of them (a tampered file may hold seq 0 or below)."""
     where = "" if after_seq is None else f"WHERE seq > {int(after_seq)}"
     yield from conn.execute(f"SELECT {COLUMNS} FROM records {where} ORDER BY seq")
+
+
+def journal_last_frame(path: Path) -> int | None:
+    """The highest frame a journal file's records carry (None: no file, no frame, or not
+    readable; opening it for writing then says what is wrong). Not verified."""
+    if not path.is_file():
+        return None
+    try:
+        conn = connect_read_only(path)
+        try:
+            value = conn.execute("SELECT MAX(frame) FROM records").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return value if isinstance(value, int) else None
 
 
 def read_records(path: Path, after_seq: int = 0) -> Iterator[Record]:
@@ -111,9 +130,12 @@ class _Walk:
         self.key: bytes | None = None
         self.first_frame: int | None = None
         self.last_frame: int | None = None
+        self.genesis: bytes | None = None
 
     def report(self, bad: BadRecord | None) -> VerifyReport:
-        return VerifyReport(self.path, self.count, self.key, self.first_frame, self.last_frame, bad)
+        return VerifyReport(
+            self.path, self.count, self.key, self.first_frame, self.last_frame, bad, self.genesis
+        )
 
     def run(self, conn: sqlite3.Connection) -> VerifyReport:
         try:
@@ -151,6 +173,8 @@ class _Walk:
             why = problem(rec, prev_hash, verifier)
             if why is not None:
                 return _bad(rec, why)
+            if self.genesis is None:
+                self.genesis = rec.hash
             prev_hash = rec.hash
             self.count += 1
             if rec.frame is not None:

@@ -6,7 +6,13 @@ data (``topics.TOPICS``, ``models``); ``docs/mqtt.md`` is generated from them.
 """
 
 from router.mqtt.buffer import Message, Outbox
-from router.mqtt.commands import apply_transfer, error_reply, ok_reply, parse_command
+from router.mqtt.commands import (
+    Received,
+    apply_transfer,
+    error_reply,
+    ok_reply,
+    parse_command,
+)
 from router.mqtt.errors import BrokerUrlError, CommandError, MqttFeedError
 from router.mqtt.feed import BUFFER_MESSAGES, Backoff, FeedStats, MqttFeed
 from router.mqtt.models import (
@@ -17,6 +23,7 @@ from router.mqtt.models import (
     FrameSummary,
     PortTelemetry,
     RouterState,
+    StageAccount,
     TransferCommand,
     TransferTelemetry,
 )
@@ -41,7 +48,9 @@ __all__ = [
     "MqttFeedError",
     "Outbox",
     "PortTelemetry",
+    "Received",
     "RouterState",
+    "StageAccount",
     "TopicSpec",
     "Topics",
     "TransferCommand",

@@ -8,6 +8,7 @@ applies it (``apply_transfer`` checks a transfer against the bench) and replies.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
@@ -30,19 +31,23 @@ MAX_COMMAND_BYTES = 16_384
 MAX_COMMAND_DEPTH = 16  # a transfer nests 4 deep; json's recursion must never be reached
 
 
-def parse_command(name: CommandName, payload: bytes) -> Command | CommandReply:
-    """The command, or the error reply that answers it."""
+def parse_command(
+    name: CommandName, payload: bytes, user: str | None = None
+) -> Command | CommandReply:
+    """The command, or the error reply that answers it (to ``user``)."""
     if len(payload) > MAX_COMMAND_BYTES:
-        return _error(name, None, f"payload of {len(payload)} bytes; at most {MAX_COMMAND_BYTES}")
+        return _error(
+            name, None, f"payload of {len(payload)} bytes; at most {MAX_COMMAND_BYTES}", user
+        )
     if name == "estop" and not payload.strip():
         return EstopCommand()  # the easiest possible e-stop: an empty message
     depth = nesting_depth(payload)
     if depth > MAX_COMMAND_DEPTH:
-        return _error(name, None, f"JSON nested {depth} deep; at most {MAX_COMMAND_DEPTH}")
+        return _error(name, None, f"JSON nested {depth} deep; at most {MAX_COMMAND_DEPTH}", user)
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return _error(name, None, f"not JSON: {exc}")
+        return _error(name, None, f"not JSON: {exc}", user)
     raw_id = data.get("id") if isinstance(data, dict) else None
     try:
         return MODELS[name].model_validate(data)
@@ -50,7 +55,7 @@ def parse_command(name: CommandName, payload: bytes) -> Command | CommandReply:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "payload"
         cid = raw_id if isinstance(raw_id, str) and _valid_id(raw_id) else None
-        return _error(name, cid, f"{where}: {first['msg']}")
+        return _error(name, cid, f"{where}: {first['msg']}", user)
 
 
 def nesting_depth(payload: bytes) -> int:
@@ -76,12 +81,25 @@ def nesting_depth(payload: bytes) -> int:
     return deepest
 
 
-def error_reply(command: Command, message: str) -> CommandReply:
-    return _error(command_name(command), command.id, message)
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A valid command and the user it came from: the ``{user}`` level of its topic,
+    which the broker's ACL lets only that authenticated user write (docs/mqtt.md)."""
+
+    user: str
+    command: Command
 
 
-def ok_reply(command: Command, detail: str = "") -> CommandReply:
-    return CommandReply(id=command.id, command=command_name(command), ok=True, detail=detail)
+def error_reply(received: Received, message: str) -> CommandReply:
+    cmd = received.command
+    return _error(command_name(cmd), cmd.id, message, received.user)
+
+
+def ok_reply(received: Received, detail: str = "") -> CommandReply:
+    cmd = received.command
+    return CommandReply(
+        id=cmd.id, command=command_name(cmd), user=received.user, ok=True, detail=detail
+    )
 
 
 def command_name(command: Command) -> CommandName:
@@ -101,8 +119,10 @@ def apply_transfer(scenario: Scenario, command: TransferCommand) -> Scenario:
     return updated
 
 
-def _error(name: CommandName, cid: str | None, message: str) -> CommandReply:
-    return CommandReply(id=cid, command=name, ok=False, error=message)
+def _error(
+    name: CommandName, cid: str | None, message: str, user: str | None = None
+) -> CommandReply:
+    return CommandReply(id=cid, command=name, user=user, ok=False, error=message)
 
 
 def _valid_id(text: str) -> bool:

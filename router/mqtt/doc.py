@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from bench.models import Transfer
 from firmware_bridge.docblocks import block, refresh
+from router.journal.witness import Witness
 from router.mqtt.models import (
     Alarm,
     CommandReply,
@@ -25,6 +26,7 @@ from router.mqtt.models import (
     FrameSummary,
     PortTelemetry,
     RouterState,
+    StageAccount,
     TransferCommand,
     TransferTelemetry,
 )
@@ -57,6 +59,19 @@ EXAMPLES: dict[str, BaseModel] = {
         packets_delivered=60.0, energy_planned_j=134.358, energy_delivered_j=134.1,
         shortfall_j=0.0, compensation=0.0,
     ),
+    "stage": StageAccount(
+        stage="mec", frame=1042, time=_T,
+        account={
+            "allocation_ms": 1.21, "mean_satisfaction": 1.0, "min_satisfaction": 1.0,
+            "servers": {
+                "MEC1": {
+                    "source": "PV1", "transfer": "mec-MEC1", "demand_j": 20.0, "sent_j": 20.13,
+                    "allocated_j": 20.0, "packets": 15, "planned_j": 21.04,
+                    "delivered_j": 21.04, "satisfaction": 1.0,
+                },
+            },
+        },
+    ),
     "alarm": Alarm(
         time=_T, frame=1042, severity="warning", source="R3", code="router_offline",
         message="R3 did not answer 3 heartbeats; dropped from frame 1043",
@@ -72,6 +87,10 @@ EXAMPLES: dict[str, BaseModel] = {
     "reply": CommandReply(
         id="op-18", command="transfer", ok=False, time=_T,
         error="transfers[X1].sink: unknown terminal 'MEC9'",
+    ),
+    "journal": Witness(
+        journal="5d1c" * 16, records=4211, head="9e07" * 16, frame=1043,
+        time="2025-03-14T09:26:53.589+00:00", signature="c4a1" * 32,
     ),
 }  # fmt: skip
 

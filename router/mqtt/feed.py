@@ -23,16 +23,17 @@ from types import TracebackType
 import aiomqtt
 
 from firmware_bridge.tasks import stop_tasks
+from router.journal.witness import Witness
 from router.mqtt.buffer import Message, Outbox
-from router.mqtt.commands import parse_command
+from router.mqtt.commands import Received, parse_command
 from router.mqtt.models import (
     Alarm,
-    Command,
     CommandReply,
     EstopCommand,
     FrameSummary,
     PortTelemetry,
     RouterState,
+    StageAccount,
     TransferTelemetry,
 )
 from router.mqtt.topics import OFFLINE, ONLINE, QOS, TOPICS, Topics
@@ -40,7 +41,8 @@ from router.mqtt.url import BrokerConfig
 
 log = logging.getLogger(__name__)
 
-BUFFER_MESSAGES = 10_000  # ~ 10 frames of a 4-router bench's full telemetry
+# about 344 frames of bench-4's telemetry (a summary, 12 transfers, 16 ports: 29 a frame)
+BUFFER_MESSAGES = 10_000
 BATCH = 64  # publishes in flight at once
 MAX_INFLIGHT = BATCH  # paho's window of unacknowledged QoS 1 messages
 KEEPALIVE_S = 10  # the broker declares us dead (and sends the will) after 1.5x this
@@ -90,7 +92,7 @@ class MqttFeed:
     ) -> None:
         self.config = config
         self.topics = topics
-        self.commands: asyncio.Queue[Command] = asyncio.Queue()
+        self.commands: asyncio.Queue[Received] = asyncio.Queue()
         self._outbox = Outbox(buffer_messages)
         self._backoff = backoff or Backoff()
         self._keepalive_s = keepalive_s
@@ -117,8 +119,14 @@ class MqttFeed:
     def publish_transfer(self, transfer: TransferTelemetry) -> None:
         self._put("transfer", transfer.model_dump_json().encode(), transfer=transfer.transfer)
 
+    def publish_stage(self, account: StageAccount) -> None:
+        self._put("stage", account.model_dump_json().encode(), stage=account.stage)
+
     def publish_alarm(self, alarm: Alarm) -> None:
         self._put("alarm", alarm.model_dump_json().encode())
+
+    def publish_witness(self, witness: Witness) -> None:
+        self._put("journal", witness.model_dump_json().encode())
 
     def reply(self, reply: CommandReply) -> None:
         self._put("reply", reply.model_dump_json().encode())
@@ -263,14 +271,14 @@ class MqttFeed:
                 )
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        names = self.topics.commands
         async for message in client.messages:  # raises MqttError when the connection ends
-            name = names.get(str(message.topic))
-            if name is None:
+            found = self.topics.command_of(str(message.topic))
+            if found is None:
                 continue
+            name, user = found
             self._received += 1
             payload = message.payload if isinstance(message.payload, bytes) else b""
-            parsed = parse_command("estop" if name == "estop" else "transfer", payload)
+            parsed = parse_command("estop" if name == "estop" else "transfer", payload, user)
             if isinstance(parsed, CommandReply):
                 self.reply(parsed)  # malformed: answered here, nothing reaches the loop
             elif (
@@ -281,12 +289,13 @@ class MqttFeed:
                     CommandReply(
                         id=parsed.id,
                         command="transfer",
+                        user=user,
                         ok=False,
                         error=f"{MAX_QUEUED_COMMANDS} commands are waiting; try again later",
                     )
                 )
             else:
-                self.commands.put_nowait(parsed)
+                self.commands.put_nowait(Received(user, parsed))
 
 
 async def _publish(client: aiomqtt.Client, msg: Message, i: int, confirmed: set[int]) -> None:

@@ -7,7 +7,7 @@ added here shows up there, and a test fails until the page is regenerated.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -118,6 +118,18 @@ class TransferTelemetry(Payload):
         )
 
 
+class StageAccount(Payload):
+    """A frame stage's account of one frame that ran (the journal's `stage` record)."""
+
+    stage: Id = Field(description="the stage's name: `mec`, `dayahead`, ...")
+    frame: int = Field(ge=0, description="frame number")
+    time: datetime = Field(default_factory=_now, description="when it was settled, UTC")
+    account: dict[str, Any] = Field(
+        description="the stage's own fields, as journaled; each stage documents them "
+        "(MEC: docs/mec.md)"
+    )
+
+
 class Alarm(Payload):
     """Something an operator should know: a router offline, a failed commit, an e-stop."""
 
@@ -150,6 +162,7 @@ class CommandReply(Payload):
 
     id: CommandId | None = Field(description="the command's id (null if it had none)")
     command: CommandName = Field(description="which command this answers")
+    user: str | None = Field(default=None, description="who sent it: the user level of its topic")
     ok: bool = Field(description="true: the command was applied")
     time: datetime = Field(default_factory=_now, description="UTC")
     error: str | None = Field(default=None, description="why the command changed nothing")

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from router.journal.witness import Witness
 from router.mqtt.errors import MqttFeedError
 from router.mqtt.models import (
     Alarm,
@@ -16,6 +17,7 @@ from router.mqtt.models import (
     FrameSummary,
     PortTelemetry,
     RouterState,
+    StageAccount,
     TransferCommand,
     TransferTelemetry,
 )
@@ -23,11 +25,13 @@ from router.mqtt.models import (
 QOS = 1  # at least once everywhere: the feed removes a message only when the broker has it
 ONLINE, OFFLINE = b"online", b"offline"
 _LEVEL = re.compile(r"^[^+#/\x00]+$")  # one topic level without wildcards
+# the user level of a command topic: a broker user name (as Mosquitto's %u would give it)
+USER = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
-    pattern: str  # below the prefix; {router} {port} {transfer} are filled in
+    pattern: str  # below the prefix; {router} {port} {transfer} {stage} are filled in
     direction: Literal["publish", "subscribe"]
     retain: bool
     model: type[BaseModel] | None  # None: the plain-text status
@@ -52,14 +56,24 @@ TOPICS: dict[str, TopicSpec] = {
         "transfer/{transfer}", "publish", False, TransferTelemetry,
         "each transfer's settlement, per frame",
     ),
+    "stage": TopicSpec(
+        "stage/{stage}", "publish", False, StageAccount,
+        "a frame stage's account of each frame that ran (MEC: each server's satisfaction)",
+    ),
     "alarm": TopicSpec("alarm", "publish", False, Alarm, "alarms as they happen"),
     "estop": TopicSpec(
-        "cmd/estop", "subscribe", False, EstopCommand, "e-stop: open every gate, stop"
+        "cmd/{user}/estop", "subscribe", False, EstopCommand,
+        "e-stop: open every gate, stop (`{user}`: the broker user who sends it)",
     ),
     "cmd_transfer": TopicSpec(
-        "cmd/transfer", "subscribe", False, TransferCommand, "request a transfer"
+        "cmd/{user}/transfer", "subscribe", False, TransferCommand,
+        "request a transfer (`{user}` as for `estop`)",
     ),
     "reply": TopicSpec("cmd/reply", "publish", False, CommandReply, "the reply to each command"),
+    "journal": TopicSpec(
+        "journal", "publish", True, Witness,
+        "the journal's signed head (its witness), at every frame reservation and at the end",
+    ),
 }  # fmt: skip
 
 
@@ -87,5 +101,19 @@ class Topics:
 
     @property
     def commands(self) -> dict[str, str]:
-        """Full topic -> spec name, for the topics the controller subscribes to."""
-        return {self.topic(n): n for n, s in TOPICS.items() if s.direction == "subscribe"}
+        """Subscription (a ``+`` for the user level) -> spec name, for the topics the
+        controller listens to."""
+        return {self.topic(n, user="+"): n for n, s in TOPICS.items() if s.direction == "subscribe"}
+
+    def command_of(self, topic: str) -> tuple[str, str] | None:
+        """(spec name, user) of a command topic ``<prefix>/cmd/<user>/<command>``; None if
+        ``topic`` is not one, or its user level is not a user name."""
+        head = f"{self.prefix}/cmd/"
+        if not topic.startswith(head):
+            return None
+        user, _, rest = topic[len(head) :].partition("/")
+        names = {s.pattern.rsplit("/", 1)[1]: n for n, s in TOPICS.items()
+                 if s.direction == "subscribe"}  # fmt: skip
+        if rest not in names or not USER.match(user):
+            return None
+        return names[rest], user

@@ -76,4 +76,61 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (order_id, frame)
     );
     """,
+    # v4 (issue 11 follow-up): what is left of each order; clearings as pending deliveries
+    # (their trades and the cleared result, written with the clearing, executed on a later
+    # frame and settled from its meters, so a crash between the two loses nothing); the
+    # trades of each clearing; certificates per trade, held by the buyer until retired;
+    # server-side sessions (revoked at logout and when an account is disabled); the
+    # registrations of each address (their rate limit)
+    """
+    ALTER TABLE orders ADD COLUMN remaining INTEGER NOT NULL DEFAULT 0;
+    UPDATE orders SET remaining = CASE status
+        WHEN 'open' THEN packets
+        WHEN 'partial' THEN MAX(0, packets - COALESCE(
+            (SELECT SUM(allocated) FROM deliveries d WHERE d.order_id = orders.id), 0))
+        ELSE 0 END;
+    CREATE INDEX orders_book ON orders (side, status, price);
+    CREATE INDEX orders_user ON orders (user_id, id);
+    ALTER TABLE clearings ADD COLUMN status TEXT NOT NULL DEFAULT 'settled'
+        CHECK (status IN ('pending', 'settled', 'void'));
+    ALTER TABLE clearings ADD COLUMN exec_frame INTEGER;
+    ALTER TABLE clearings ADD COLUMN settled_frame INTEGER;
+    ALTER TABLE clearings ADD COLUMN result TEXT;
+    ALTER TABLE clearings ADD COLUMN note TEXT;
+    CREATE TABLE trades (
+        clearing_id INTEGER NOT NULL REFERENCES clearings(id),
+        seller_order INTEGER NOT NULL REFERENCES orders(id),
+        buyer_order INTEGER NOT NULL REFERENCES orders(id),
+        packets INTEGER NOT NULL,
+        green INTEGER NOT NULL,
+        delivered_packets REAL,
+        delivered_j REAL,
+        PRIMARY KEY (clearing_id, seller_order, buyer_order)
+    );
+    ALTER TABLE certificates ADD COLUMN clearing_id INTEGER;
+    ALTER TABLE certificates ADD COLUMN seller_order INTEGER;
+    ALTER TABLE certificates ADD COLUMN buyer_order INTEGER;
+    ALTER TABLE certificates ADD COLUMN issued REAL;
+    ALTER TABLE certificates ADD COLUMN retired_at REAL;
+    CREATE UNIQUE INDEX certificates_trade ON certificates (clearing_id, seller_order, buyer_order);
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        expires REAL NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions (user_id);
+    CREATE TABLE registrations (address TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX registrations_address ON registrations (address, at);
+    """,
+    # v5 (review of issue 11): the names a clearing's orders go by on the bench (transfer
+    # ids, the settlement, MQTT), so that order ids never leave the server
+    """
+    CREATE TABLE parties (
+        clearing_id INTEGER NOT NULL REFERENCES clearings(id),
+        party TEXT NOT NULL,
+        order_id INTEGER NOT NULL REFERENCES orders(id),
+        PRIMARY KEY (clearing_id, party)
+    );
+    CREATE INDEX parties_order ON parties (order_id);
+    """,
 )

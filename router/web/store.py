@@ -2,11 +2,17 @@
 
 The app is one asyncio process, so one connection guarded by a lock is enough; WAL lets
 ``ppr journal``-style readers (and the benchmark) read while the server writes.
+
+The file holds password hashes and the key that signs session cookies: it is created
+readable by its owner only (0600), an existing one is narrowed to that, and SQLite gives
+its ``-wal`` and ``-shm`` files the database file's mode.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +33,7 @@ class Store:
     ) -> None:
         self.path = str(path)
         try:
+            _owner_only(self.path)
             self._conn = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=5.0
             )
@@ -34,8 +41,9 @@ class Store:
             self._conn.execute("PRAGMA foreign_keys=ON")
             # WAL with synchronous=NORMAL stays durable across a process crash
             self._conn.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error as exc:
-            raise StoreError(self.path, f"cannot open the database: {exc}") from exc
+        except (sqlite3.Error, OSError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StoreError(self.path, f"cannot open the database: {why}") from exc
         self.journal_mode = str(mode).lower()
         self._lock = threading.Lock()
         self.migrate(upto)
@@ -100,6 +108,18 @@ class Store:
             return str(
                 conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()[0]
             )
+
+
+def _owner_only(path: str) -> None:
+    """Create the file 0600, or narrow an existing one (and its WAL and SHM) to that."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(name, mode & 0o700)
 
 
 def _version(conn: sqlite3.Connection) -> int:

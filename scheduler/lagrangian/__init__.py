@@ -1,6 +1,7 @@
 """Lagrangian-relaxation planner (the default ``lr`` solver)."""
 
 from scheduler.lagrangian.solver import (
+    Finishing,
     LagrangianSolver,
     LrOptions,
     Progress,
@@ -10,6 +11,7 @@ from scheduler.lagrangian.solver import (
 )
 
 __all__ = [
+    "Finishing",
     "LagrangianSolver",
     "LrOptions",
     "Progress",

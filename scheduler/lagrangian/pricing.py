@@ -133,6 +133,7 @@ class Finisher:
             if bound > solver.best_bound:
                 solver.best_bound = bound
                 center_lam[:], center_mu[:] = solver.lam, solver.mu
+                solver.finish_progress()
             if not self.master.add(columns_of(a, solver.relaxed.packets), duals):
                 if alpha == 0.0:
                     # nothing prices out at the master's own duals: its LP is the LP

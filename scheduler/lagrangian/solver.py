@@ -46,7 +46,9 @@ from scheduler.lagrangian.pricing import (
 from scheduler.plan import Assignment, Plan, relative_gap, to_plan
 from scheduler.problem import PlanningProblem
 
-Progress = Callable[[int, int, float, float], None]
+Progress = Callable[[int, int, float, float], None]  # iteration, of, bound, plan value
+# the HiGHS finish began or raised the bound: (its budget in seconds, bound, plan value)
+Finishing = Callable[[float, float, float], None]
 
 
 @dataclass(frozen=True)
@@ -116,12 +118,14 @@ class LagrangianSolver:
         options: LrOptions = LrOptions(),
         progress: Progress | None = None,
         warm: WarmStart | None = None,
+        finishing: Finishing | None = None,
     ) -> None:
         self.p = problem
         self.warm = warm if warm is not None and warm.fingerprint == problem.fingerprint else None
         self.warm_out: WarmStart | None = None
         self.options = options
         self.progress = progress
+        self.finishing = finishing
         n_res, n_slots = problem.n_resources, problem.n_slots
         n_store = len(problem.store_ids)
         self.lam = np.zeros((n_res, n_slots))
@@ -144,8 +148,8 @@ class LagrangianSolver:
         self.repairs = 0
         self.orders = self._orders()
         self.level_rounds = 0
-        finishing = options.finish_s > 0 and problem.n_packets < FINISH_MAX_COLUMNS
-        self.pool = Pool(problem) if finishing else None
+        finishes = options.finish_s > 0 and problem.n_packets < FINISH_MAX_COLUMNS
+        self.pool = Pool(problem) if finishes else None
         self.finish: dict[str, float] = {}  # what finishing did: rounds, bound and plan gains
 
     # -- bundles --------------------------------------------------------------------------
@@ -347,8 +351,10 @@ class LagrangianSolver:
         begin = time.perf_counter()
         budget = self.options.finish_s
         bound0, plan0 = self.best_bound, self.best_objective
+        self.finish_progress()
         finisher = Finisher(self.p, self.pool, self.best, self.lam, self.mu)
         finisher.tighten(self, begin + LP_SHARE * budget)
+        self.finish_progress()  # HiGHS's MIP next: it says nothing until it is done
         left = budget - (time.perf_counter() - begin)
         candidate = finisher.best_plan(max(0.05 * budget, left))
         if candidate is not None:
@@ -364,6 +370,11 @@ class LagrangianSolver:
             "plan_gain": plan0 - self.best_objective,
             "ms": (time.perf_counter() - begin) * 1000.0,
         }
+
+    def finish_progress(self) -> None:
+        """Tell whoever follows the plan that the finish runs, with the bound so far."""
+        if self.finishing is not None:
+            self.finishing(self.options.finish_s, self.best_bound, self.best_objective)
 
     def set_prices(self, lam: NDArray[np.float64], mu: NDArray[np.float64]) -> None:
         """Price the relaxed constraints at ``lam``/``mu`` (copied), with the flags and the
@@ -382,12 +393,14 @@ def solve_lr(
     options: LrOptions = LrOptions(),
     progress: Progress | None = None,
     warm: WarmStart | None = None,
+    finishing: Finishing | None = None,
 ) -> Plan:
     """Plan ``problem``. ``warm``: the ``Plan.warm`` of an earlier plan; used when it was
-    of the same problem (same fingerprint), ignored otherwise."""
+    of the same problem (same fingerprint), ignored otherwise. ``progress`` hears of
+    every iteration, ``finishing`` of the HiGHS finish (it starts, the bound rises)."""
     compile_ms = ensure_compiled()
     start = time.perf_counter()
-    solver = LagrangianSolver(problem, options, progress, warm)
+    solver = LagrangianSolver(problem, options, progress, warm, finishing)
     best, objective, bound = solver.run()
     solve_ms = (time.perf_counter() - start) * 1000.0
     return to_plan(

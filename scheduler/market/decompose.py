@@ -20,12 +20,38 @@ from scheduler.market.network import SINK, SOURCE, IntArray, MarketNetwork
 
 @dataclass(frozen=True, slots=True)
 class Trade:
+    """Packets one seller sends one buyer over one route, and what they are worth.
+
+    ``sink_j`` and ``green_j`` are what the planning model says reaches the buyer's
+    terminal: a certificate may be issued per *metered* joule of a green trade, never
+    more than ``green_j`` (see ``certifiable_green_j``)."""
+
     seller: str
     buyer: str
     route: tuple[str, ...]  # resource ids, seller's terminal first, buyer's terminal last
     packets: int
     loss_cost: float  # priced loss of one packet on the route
     loss_j: float  # joules one packet loses on the route
+    value: float = 0.0  # the buyer's value of one packet of this energy (premium included)
+    ask: float = 0.0  # the seller's ask per packet
+    buyer_price: float = 0.0  # per packet, paid by the buyer (premium included)
+    seller_price: float = 0.0  # per packet, received by the seller
+    green: bool = False  # the seller's energy is green (renewable origin)
+    sink_j: float = 0.0  # joules all its packets bring to the buyer's terminal
+    green_j: float = 0.0  # of which green: sink_j for a green trade, else 0
+
+    @property
+    def gain(self) -> float:
+        """Welfare per packet: value minus ask minus the priced loss."""
+        return self.value - self.ask - self.loss_cost
+
+
+def certifiable_green_j(trade: Trade, delivered_j: float) -> float:
+    """Green joules a delivery of ``trade`` may be certified for: what was metered at the
+    buyer, never more than the trade's green energy, and nothing for other energy."""
+    if not trade.green or not delivered_j > 0:
+        return 0.0
+    return min(float(delivered_j), trade.green_j)
 
 
 def decompose(net: MarketNetwork, flow: IntArray) -> tuple[Trade, ...]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from scheduler.highs import new_highs
 from scheduler.market.errors import MarketError
-from scheduler.market.network import SINK, SOURCE, IntArray, MarketNetwork
+from scheduler.market.network import SINK, SOURCE, FloatArray, IntArray, MarketNetwork
 
 _INTEGRAL_TOL = 1e-6  # a vertex of this LP is integral; more than this off means a bug
 _TOLERANCE = 1e-10  # HiGHS's tightest: near-ties between prices must not be misjudged
@@ -38,6 +38,7 @@ class FlowSolver:
         )
         self.highs.passModel(self._lp())
         self._basis: highspy.HighsBasis | None = None
+        self._volume_row: int | None = None
 
     def _lp(self) -> highspy.HighsLp:
         net = self.net
@@ -84,6 +85,35 @@ class FlowSolver:
             return self._run(f"the solve without {self.net.participants[arc].id}")
         finally:
             self.highs.changeColBounds(arc, 0.0, float(self.net.cap[arc]))
+
+    def set_costs(self, cost: FloatArray) -> None:
+        """Price every arc anew (max-volume first counts packets, then welfare)."""
+        arcs = np.arange(self.net.n_arcs, dtype=np.int32)
+        self.highs.changeColsCost(arcs.size, arcs, np.asarray(cost, dtype=np.float64))
+
+    def set_upper(self, arcs: IntArray, upper: IntArray) -> None:
+        """New capacities for ``arcs`` (0 closes an arc)."""
+        index = np.asarray(arcs, dtype=np.int32)
+        self.highs.changeColsBounds(
+            index.size, index, np.zeros(index.size), np.asarray(upper, dtype=np.float64)
+        )
+
+    def fix_volume(self, volume: int) -> None:
+        """Require exactly ``volume`` packets into the sink (one row, added once). The
+        row is the sink's balance, so the matrix stays a network matrix: vertices stay
+        integral."""
+        if self._volume_row is None:
+            into_sink = np.flatnonzero(self.net.head == SINK).astype(np.int32)
+            self.highs.addRow(
+                float(volume), float(volume), into_sink.size, into_sink, np.ones(into_sink.size)
+            )
+            self._volume_row = self.highs.getNumRow() - 1
+        else:
+            self.highs.changeRowBounds(self._volume_row, float(volume), float(volume))
+
+    def run(self, what: str) -> IntArray:
+        """Solve the model as it stands now (from the last basis HiGHS holds)."""
+        return self._run(what)
 
     def _run(self, what: str) -> IntArray:
         if self.net.n_arcs == 0:  # nobody quotes: HiGHS calls an empty model no optimum

@@ -9,8 +9,9 @@ Arcs, one per LP column later (participants first, so arc ``i`` is participant `
     link    both directions of every line and SOP the market packet may cross
 
 Access and link arcs carry at most one packet per slot, so their capacity is the frame's
-slot count; their cost is the loss of one packet on that resource priced at
-``loss_price_per_j``, exactly as the planner prices it. The source and the sink have no
+slot count (or the room an earlier pass of the clearing left on them); their cost is
+the loss of one packet on that resource priced at ``loss_price_per_j``, exactly as the
+planner prices it. The source and the sink have no
 conservation row: what is offered but not sold stays home at zero cost (the bypass), so
 the flow never makes a trade that lowers welfare.
 
@@ -22,6 +23,7 @@ limit that packet exceeds get no arcs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,6 +56,14 @@ class Participant:
     terminal: str
     packets: int
     price: float  # as quoted: a seller's ask, a buyer's value per packet
+    green: bool = False  # offer: the energy is of renewable origin
+    premium: float = 0.0  # bid: paid on top per packet of green energy
+    green_only: bool = False  # bid: green energy or nothing
+
+    @property
+    def seeks_green(self) -> bool:
+        """A bid that values green energy above other energy."""
+        return self.side == "bid" and (self.green_only or self.premium > 0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,8 +91,23 @@ class MarketNetwork:
 
 
 def participants_of(scenario: Scenario) -> tuple[Participant, ...]:
-    offers = [Participant(q.id, "offer", q.terminal, q.packets, q.price) for q in scenario.offers]
-    bids = [Participant(q.id, "bid", q.terminal, q.packets, q.price) for q in scenario.bids]
+    """Offers then bids, each in file order (the book's time order)."""
+    offers = [
+        Participant(q.id, "offer", q.terminal, q.packets, q.price, green=q.green)
+        for q in scenario.offers
+    ]
+    bids = [
+        Participant(
+            q.id,
+            "bid",
+            q.terminal,
+            q.packets,
+            q.price,
+            premium=q.green_premium,
+            green_only=q.green_only,
+        )
+        for q in scenario.bids
+    ]
     return (*offers, *bids)
 
 
@@ -115,11 +140,23 @@ def market_packet(scenario: Scenario, participants: tuple[Participant, ...]) -> 
     return MarketPacket(first.voltage_v, current, scenario.frame.tau_s)
 
 
-def build_network(scenario: Scenario, topology: Topology) -> MarketNetwork:
-    """The flow network of a checked scenario's offers and bids."""
-    participants = participants_of(scenario)
-    packet = market_packet(scenario, participants)
+def build_network(
+    scenario: Scenario,
+    topology: Topology,
+    participants: tuple[Participant, ...] | None = None,
+    *,
+    packet: MarketPacket | None = None,
+    room: Mapping[str, int] | None = None,
+) -> MarketNetwork:
+    """The flow network of a checked scenario's offers and bids, or of ``participants``
+    (one pass of the clearing: what they have left, at the price they quote in it) in
+    ``room`` (packets each access, line and SOP may still carry; ``slots`` when absent)."""
+    if participants is None:
+        participants = participants_of(scenario)
+    if packet is None:
+        packet = market_packet(scenario, participants)
     slots = scenario.frame.slots
+    room = room or {}
     price_j = scenario.costs.loss_price_per_j
     routers = list(topology.routers)
     node_of = {r: 2 + i for i, r in enumerate(routers)}
@@ -154,7 +191,7 @@ def build_network(scenario: Scenario, topology: Topology) -> MarketNetwork:
         joules = res.packet_loss_j(v, i, tau)
         router = node_of[res.ends[0].router]
         ends = (node_of[tid], router) if tid in sells else (router, node_of[tid])
-        arc(*ends, slots, price_j * joules, joules, tid)
+        arc(*ends, room.get(tid, slots), price_j * joules, joules, tid)
     n_before_links = len(tail)
     if participants:
         for rid, res in topology.resources.items():
@@ -162,8 +199,8 @@ def build_network(scenario: Scenario, topology: Topology) -> MarketNetwork:
                 continue
             joules = res.packet_loss_j(v, i, tau)
             a, b = (node_of[end.router] for end in res.ends)
-            arc(a, b, slots, price_j * joules, joules, rid)
-            arc(b, a, slots, price_j * joules, joules, rid)
+            arc(a, b, room.get(rid, slots), price_j * joules, joules, rid)
+            arc(b, a, room.get(rid, slots), price_j * joules, joules, rid)
     reverse = np.full(len(tail), -1, dtype=np.int64)
     links = np.arange(n_before_links, len(tail))
     reverse[links] = n_before_links + ((links - n_before_links) ^ 1)  # arcs come in pairs

@@ -1,55 +1,49 @@
-"""Price-priority matching ("the highest price gets"), on the book alone.
+"""Price-priority ("the highest price gets"), with price-time priority, on the network.
 
-The rule: sort bids by price, highest first, and offers by price, lowest first; ties
-keep the book's order (time priority: earlier in the book goes first). The best bid
-meets the best offer for as many packets as both still have, while the bid's price is
-at least the offer's; each pair trades at the midpoint of the two prices. Network
-limits are not applied here (a later step routes the trades through the market flow).
+Bids are taken highest price first, offers lowest price first; equal prices keep the
+book's order (time priority: earlier in the file goes first). The best bid meets the
+offers from the lowest up, each over its cheapest route first: as many packets as both
+have left and the route has room for, while the bid covers the ask plus the route's
+transport cost. Then the next bid does the same with what is left. On one router
+without losses this is the textbook walk down the two sides of the book. Each pair
+trades at its price minus (bid) or plus (ask) half of its surplus (``greedy``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 
-from bench.models import Bid, Offer
-
-
-@dataclass(frozen=True, slots=True)
-class BookTrade:
-    seller: str
-    buyer: str
-    packets: int
-    price: float  # per packet, paid by the buyer to the seller
+from scheduler.market.book import Book, Pass, PassOutcome
+from scheduler.market.greedy import Candidate, walk
+from scheduler.market.network import Participant
 
 
-def price_priority(offers: Sequence[Offer], bids: Sequence[Bid]) -> tuple[BookTrade, ...]:
-    """The trades of price-time priority; welfare is sum((bid - offer) * packets)."""
-    asks = sorted(range(len(offers)), key=lambda i: (offers[i].price, i))
-    wants = sorted(range(len(bids)), key=lambda j: (-bids[j].price, j))
-    left_o = [o.packets for o in offers]
-    left_b = [b.packets for b in bids]
-    trades: list[BookTrade] = []
-    a = w = 0
-    while a < len(asks) and w < len(wants):
-        o, b = offers[asks[a]], bids[wants[w]]
-        if b.price < o.price:
-            break
-        n = min(left_o[asks[a]], left_b[wants[w]])
-        if n:
-            trades.append(BookTrade(o.id, b.id, n, (o.price + b.price) / 2))
-            left_o[asks[a]] -= n
-            left_b[wants[w]] -= n
-        if not left_o[asks[a]]:
-            a += 1
-        if not left_b[wants[w]]:
-            w += 1
-    return tuple(trades)
+def book_order(
+    participants: tuple[Participant, ...],
+) -> tuple[list[Participant], list[Participant]]:
+    """(offers lowest ask first, bids highest price first), ties in book order; only
+    those with packets left."""
+    ranked = list(enumerate(participants))
+    offers = [p for _, p in sorted(ranked, key=lambda e: (e[1].price, e[0])) if p.side == "offer"]
+    bids = [p for _, p in sorted(ranked, key=lambda e: (-e[1].price, e[0])) if p.side == "bid"]
+    return [p for p in offers if p.packets], [p for p in bids if p.packets]
 
 
-def book_welfare(
-    offers: Sequence[Offer], bids: Sequence[Bid], trades: Sequence[BookTrade]
-) -> float:
-    ask = {o.id: o.price for o in offers}
-    value = {b.id: b.price for b in bids}
-    return sum((value[t.buyer] - ask[t.seller]) * t.packets for t in trades)
+def price_priority_pass(book: Book, this: Pass) -> PassOutcome:
+    left = {p.id: p.packets for p in this.participants}
+    room = dict(this.room)
+    return PassOutcome(walk(_candidates(book, this, left), left, room))
+
+
+def _candidates(book: Book, this: Pass, left: Mapping[str, int]) -> Iterator[Candidate]:
+    offers, bids = book_order(this.participants)
+    for b in bids:
+        for o in offers:
+            if not left[b.id] or o.price > b.price:
+                break  # the bid is served, or no offer from here on is cheap enough
+            if not left[o.id]:
+                continue
+            for route in book.routes(o.terminal, b.terminal):
+                if b.price - o.price - route.cost < 0:
+                    break  # routes come cheapest first
+                yield Candidate(o, b, route)

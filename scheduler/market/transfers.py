@@ -2,8 +2,9 @@
 
 One transfer per (seller, buyer, route): the market packet's voltage and current, the
 whole frame as its window, the route pinned as its only path. Its ``value`` (what each
-undelivered packet costs the plan) is the buyer's price minus the seller's: the gains
-from trade the packet carries before losses. With it the planner's objective is the
+undelivered packet costs the plan) is the buyer's value of the trade's energy (its price,
+plus its premium for green energy) minus the seller's ask: the gains from trade the
+packet carries before losses. With it the planner's objective is the
 market's welfare, less delay and holding costs the market does not see, so the planner
 drops a traded packet only when delivering it would destroy more welfare than it makes.
 """
@@ -19,11 +20,10 @@ _MAX_ID = 40  # bench.models.Id
 
 
 def market_transfers(scenario: Scenario, result: MarketResult) -> tuple[Transfer, ...]:
-    price = {s.id: s.price for s in result.participants}
     taken = {t.id for t in scenario.transfers}
     out: list[Transfer] = []
     for trade in result.trades:
-        gain = price[trade.buyer] - price[trade.seller]
+        gain = trade.value - trade.ask
         if gain < 0:
             raise MarketError("", f"trade {trade.seller} -> {trade.buyer} loses welfare")
         out.append(

@@ -1,7 +1,7 @@
 """MEC server energy allocation (docs/mec.md): loss fractions of source-server routes,
 a one-to-many matching by deferred acceptance, and the energy allocation over it."""
 
-from scheduler.mec.instance import MecInstance, build_instance, demands_of
+from scheduler.mec.instance import FIRST_FRAME, MecInstance, build_instance, demands_of
 from scheduler.mec.matching import (
     Matching,
     blocking_pairs,
@@ -10,6 +10,7 @@ from scheduler.mec.matching import (
 )
 
 __all__ = [
+    "FIRST_FRAME",
     "Matching",
     "MecInstance",
     "blocking_pairs",

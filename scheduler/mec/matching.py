@@ -41,17 +41,17 @@ def _better(ranking: tuple[int, ...], a: int | None, b: int | None) -> bool:
 
 def preferences(inst: MecInstance) -> Preferences:
     n_src, n_srv = inst.loss.shape
-    server_ranks = tuple(
-        tuple(sorted((k for k in range(n_src) if inst.reachable(k, j)),
-                     key=lambda k, j=j: (inst.loss[k, j], k)))
-        for j in range(n_srv)
-    )  # fmt: skip
-    source_ranks = tuple(
-        tuple(sorted((j for j in range(n_srv) if inst.reachable(k, j)),
-                     key=lambda j, k=k: (inst.loss[k, j], -inst.demand_j[j], j)))
-        for k in range(n_src)
-    )  # fmt: skip
-    return Preferences(server_ranks, source_ranks, tuple(int(q) for q in inst.quota))
+    reach = np.isfinite(inst.loss)
+    sources, servers = np.arange(n_src), np.arange(n_srv)
+    server_ranks = []
+    for j in range(n_srv):  # by loss, then index (np.lexsort: the last key first)
+        order = np.lexsort((sources, inst.loss[:, j]))
+        server_ranks.append(tuple(order[reach[order, j]].tolist()))
+    source_ranks = []
+    for k in range(n_src):  # by loss, then the larger demand, then index
+        order = np.lexsort((servers, -inst.demand_j, inst.loss[k]))
+        source_ranks.append(tuple(order[reach[k, order]].tolist()))
+    return Preferences(tuple(server_ranks), tuple(source_ranks), tuple(int(q) for q in inst.quota))
 
 
 # server index -> source index or None

@@ -1,0 +1,49 @@
+"""A router's clock jumps 300 us in the middle of a run (the twin's ``skew=300@R2``): the
+controller catches the jump between two clock samples, raises ``clock_skew``, aborts what
+R2 was armed for, skips the frame planned with it, re-synchronises it and plans it
+again. Only the frame already running at the jump can collide, and only until the abort."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.controller.session import Session
+from router.journal import read_records
+from tests.controller_support import bench, config
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def test_a_clock_jump_mid_run_is_caught_before_the_next_frame_is_armed(tmp_path):
+    session = Session(config(tmp_path, bench(), frames=8))
+    collisions: dict[int, int] = {}  # frame -> collisions counted by its end
+    jumped: list[int] = []  # the frame running when R2's clock jumped
+
+    def on_frame(outcome, alarms):
+        routers = session.twin.routers.values()
+        collisions[outcome.frame] = sum(r.counters["collisions"] for r in routers)
+        if len(collisions) == 2:
+            session.twin.inject("skew=300@R2")
+            jumped.append(outcome.frame + 1)
+
+    session.on_frame = on_frame
+    result = await session.run()
+    assert result.verified.ok, result.verified.one_line()
+    (jump,) = jumped
+    records = list(read_records(result.journal))
+    alarms = [(r.frame, r.payload) for r in records if r.kind == "alarm"]
+    steps = [a for f, a in alarms if a["code"] == "clock_skew" and a["source"] == "R2"]
+    assert steps, alarms
+    step_us = float(steps[0]["message"].split("stepped by ")[1].split(" us")[0])
+    assert 250 <= step_us <= 350  # about the jump, measured from the round trips
+    # no collision before the jump, none after the frame that was running at it
+    assert all(n == 0 for f, n in collisions.items() if f < jump)
+    assert {n for f, n in collisions.items() if f >= jump} == {collisions[jump]}
+    outcomes = {o.frame: o for o in result.outcomes}
+    assert outcomes[jump + 1].skipped  # planned with R2 before the jump was known
+    assert any(a["code"] == "clock_skew" for f, a in alarms if f == jump + 1)
+    later = [o for o in result.outcomes if o.frame > jump + 1]
+    assert all(not o.skipped and o.packets_delivered == o.packets_planned for o in later)
+    back = [o for o in later if "R2" not in o.routers_down]
+    assert back and back[-1].frame == result.outcomes[-1].frame  # planned again, and stays
+    assert back[-1].packets_delivered == back[-1].packets_planned == 240
