@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -80,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     with ProgressBar(f"dayahead {args.framework}") as bar:
 
         def progress(it: int, total: int, lb: float, ub: float) -> None:
+            if not math.isfinite(ub):
+                bar.update(it, total, f"bound {lb:.4f}, no feasible schedule yet")
+                return
             gap = (ub - lb) / max(abs(ub), 1e-9)
             bar.update(it, total, f"bound {lb:.4f}, cost {ub:.4f}, gap {gap:.2%}")
 

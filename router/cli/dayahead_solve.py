@@ -32,6 +32,7 @@ from scheduler.dayahead import (
 from scheduler.dayahead.solver import Progress
 
 _UNMET = 1e-6  # kWh of uncovered load that is round-off
+GIVE_UP = 3  # repairs in a row without a schedule before the file itself is checked
 
 
 def solve_file(
@@ -43,9 +44,14 @@ def solve_file(
 ) -> tuple[Problem, DayAheadResult]:
     problem = build_problem(day)
     try:
+        return problem, solve_dayahead(
+            problem, framework, iterations, progress=progress, give_up=GIVE_UP
+        )
+    except (UncoveredError, RepairError):
+        check_balance(problem, framework, path)  # a file that cannot balance: exit 2
+    try:  # it can: the repairs were unlucky early on; all the iterations this time
         return problem, solve_dayahead(problem, framework, iterations, progress=progress)
     except (UncoveredError, RepairError) as exc:
-        check_balance(problem, framework, path)
         raise RepairError(
             f"{path}: the file can balance, but the repair found no feasible schedule in "
             f"{iterations} iterations ({exc}); try more --iterations"

@@ -149,7 +149,10 @@ def solve_dayahead(
     tolerance: float = TOLERANCE,
     progress: Progress | None = None,
     repair_every: int = REPAIR_EVERY,
+    give_up: int | None = None,
 ) -> DayAheadResult:
+    """``give_up``: raise ``RepairError`` after that many repairs without any feasible
+    schedule (a file that cannot balance is then told early, ``check_balance``)."""
     m = problem.market
     lagrangian = Lagrangian(problem, framework)
     agents, net = lagrangian.agents, lagrangian.net
@@ -164,6 +167,7 @@ def solve_dayahead(
     best: Repaired | None = None
     history: list[Iterate] = []
     due, interval = 1, repair_every
+    failed = 0  # repairs in a row without a feasible schedule yet
     for it in range(1, iterations + 1):
         lb, g = lagrangian(price)
         if lb > best_lb:
@@ -178,6 +182,9 @@ def solve_dayahead(
             before = best.cost if best is not None else np.inf
             repaired, duals = repair(agents, net, m, ask)
             best = _better(best, repaired, agents)
+            failed = failed + 1 if best is None else 0
+            if give_up is not None and failed >= give_up:
+                raise RepairError(f"no repair balanced the quotes in {it} iterations")
             best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
             # a repair that no longer lowers the cost by 0.1 %: the next comes twice as late
             gain = before - best.cost if best is not None else 0.0
