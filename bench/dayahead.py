@@ -46,11 +46,14 @@ class Prosumer(_Frozen):
 class DayAhead(_Frozen):
     name: str = "vpp"
     dayahead: Market
-    prosumers: tuple[Prosumer, ...] = Field(min_length=1)
+    # no min_length: pydantic would add "at least 1 item" whenever every entry is bad
+    prosumers: tuple[Prosumer, ...]
 
     @model_validator(mode="after")
     def _consistent(self) -> DayAhead:
         m = self.dayahead
+        if not self.prosumers:
+            raise ScenarioError("prosumers", "no prosumers; give at least one [[prosumers]]")
         for key in ("grid_buy_price", "grid_sell_price"):
             _check_list(getattr(m, key), m.periods, f"dayahead.{key}")
         for t, (buy, sell) in enumerate(zip(m.grid_buy_price, m.grid_sell_price, strict=True)):

@@ -242,3 +242,18 @@ def test_bad_input_is_one_located_line(old: str, new: str, expected: str) -> Non
         parse_dayahead_text(text, "f.toml")
     assert str(info.value).startswith(expected)
     assert "\n" not in str(info.value)
+
+
+def test_every_problem_once_and_no_spurious_one() -> None:
+    # --all-errors lists ScenarioError.problems: one per bad prosumer, nothing about the
+    # list itself (pydantic's min_length used to add "at least 1 item" when all were bad)
+    text = _GOOD.replace("grid_kw = 5.0", "grid_kw = -1.0")
+    with pytest.raises(ScenarioError) as info:
+        parse_dayahead_text(text, "f.toml")
+    assert [str(p) for p in info.value.problems] == [
+        "f.toml:13: prosumers[a].grid_kw: must be >= 0.0 (got -1.0)",
+        "f.toml:20: prosumers[b].grid_kw: must be >= 0.0 (got -1.0)",
+    ]
+    empty = "prosumers = []" + _GOOD[: _GOOD.index("[[prosumers]]")]
+    with pytest.raises(ScenarioError, match=r"^f.toml:1: prosumers: no prosumers; give at"):
+        parse_dayahead_text(empty, "f.toml")
