@@ -163,8 +163,9 @@ def _settle(agents: list[Prosumer], net: Markets, x: Array, floor: Array) -> Rep
     return None
 
 
-SPLIT_ABOVE = 20_000  # balance rows (prosumers x periods) above which the bilateral
-# master is split (``master.split_master``): one LP of that size takes minutes
+SPLIT_ABOVE = 5_000  # balance rows (prosumers x periods) above which the bilateral
+# master is split (``master.split_master``): one LP of 4,800 rows (50 x 96) took 3-23 s
+# on the benchmark's machine, and a solve needs 30-40 of them
 
 
 def _split(market: MarketTerms, agents: list[Prosumer]) -> bool:
