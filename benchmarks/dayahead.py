@@ -15,14 +15,17 @@ repaired cost is within 0.5 % of the optimum.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import highspy
+import numba
 import numpy as np
 
 from bench.dayahead import parse_dayahead
@@ -187,10 +190,20 @@ def main() -> None:
     else:
         subproblem_table(200, 96, 10)
     print(
-        f"\nMachine: {platform.machine()}, Python {platform.python_version()}; one HiGHS "
-        f"thread each side; {args.iterations} iterations at most, a repair every "
-        f"{args.repair_every}, {args.final_rounds} rounds of quotes in the last."
+        f"\nMachine: {os.cpu_count()} CPUs ({_cpu()}), Python {platform.python_version()}, "
+        f"numpy {np.__version__}, numba {numba.__version__}, highspy {version('highspy')}; "
+        f"load average {os.getloadavg()[0]:.1f} at the end; one HiGHS thread each side; "
+        f"{args.iterations} iterations at most, a repair every {args.repair_every}, "
+        f"{args.final_rounds} rounds of quotes in the last."
     )
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
