@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.dayahead import load_dayahead
 from router.cli import UsageError
+from router.kernels import DAYAHEAD, ensure_kernels
 from router.progress import ProgressBar
 from scheduler.dayahead import ITERATIONS, RepairError
 from scheduler.dayahead.document import to_json
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: no prosumer lists peers; bilateral trades need them")
     from router.cli.dayahead_solve import solve_file
 
+    ensure_kernels(DAYAHEAD)  # a cold cache says so before the bar, not in iteration 1
     with ProgressBar(f"dayahead {args.framework}") as bar:
 
         def progress(it: int, total: int, lb: float, ub: float) -> None:

@@ -39,7 +39,9 @@ def dayahead_stage(path: Path | None, hour: int | None, framework: str | None) -
     if framework == "bilateral" and not day.links():
         raise UsageError(f"{path}: no prosumer lists peers; bilateral trades need them")
     from router.cli.dayahead_solve import solve_file
+    from router.kernels import DAYAHEAD, ensure_kernels
 
+    ensure_kernels(DAYAHEAD)
     problem, result = solve_file(day, path, framework)
     return stage_for_hour(problem.ids, pair_trades(problem, result), m, hour, path)
 
