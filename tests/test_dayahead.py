@@ -145,21 +145,18 @@ def test_tight_grid_is_feasible_and_near_the_optimum(framework: str) -> None:
     assert doc["grid_alone_cost"] is None
 
 
-@pytest.mark.parametrize("peers", [1, 2])
-def test_sparse_peer_graph(peers: int) -> None:
-    # peers 1: pairs only; peers 2: one ring, where surplus travels hop by hop
-    day = parse_dayahead(generate_vpp(8, 12, seed=6, peers=peers))
-    optimum = central_optimum(day, bilateral=True)
-    doc = _solve(day, "bilateral")
-    assert doc["lower_bound"] <= optimum + 1e-6 <= doc["total_cost"] + 2e-6
-    assert doc["total_cost"] <= optimum + 0.005 * abs(optimum)
-    check_feasible(day, doc)
-
-
-def test_dense_peer_graph_column_generation_keeps_what_it_used() -> None:
-    # five peers each: many links share few prosumers. The operator's master must not
-    # lose the quotes it mixes when prosumers forget old ones (once it ended +0.7 %)
-    day = parse_dayahead(generate_vpp(10, 12, seed=1, peers=5))
+@pytest.mark.parametrize(
+    ("n", "seed", "peers"),
+    [
+        (8, 6, 1),  # pairs only
+        (8, 6, 2),  # one ring, where surplus travels hop by hop
+        # five peers each: many links share few prosumers. The operator's master must
+        # not lose the quotes it mixes when prosumers forget old ones (once +0.7 %)
+        (10, 1, 5),
+    ],
+)
+def test_peer_graphs_sparse_to_dense(n: int, seed: int, peers: int) -> None:
+    day = parse_dayahead(generate_vpp(n, 12, seed=seed, peers=peers))
     optimum = central_optimum(day, bilateral=True)
     doc = _solve(day, "bilateral")
     assert doc["lower_bound"] <= optimum + 1e-6 <= doc["total_cost"] + 2e-6
