@@ -148,8 +148,12 @@ def main() -> None:
     )
     args = ap.parse_args()
     solver.FINAL_ROUNDS = args.final_rounds
+    sizes: list[tuple[int, int]]
     if args.sizes:
-        sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+        sizes = []
+        for size in args.sizes.split(","):
+            n, periods = size.split("x")
+            sizes.append((int(n), int(periods)))
     else:
         sizes = QUICK if args.quick else SIZES
     print(
