@@ -46,11 +46,14 @@ class Prosumer(_Frozen):
 class DayAhead(_Frozen):
     name: str = "vpp"
     dayahead: Market
-    prosumers: tuple[Prosumer, ...] = Field(min_length=1)
+    # no min_length: pydantic would add "at least 1 item" whenever every entry is bad
+    prosumers: tuple[Prosumer, ...]
 
     @model_validator(mode="after")
     def _consistent(self) -> DayAhead:
         m = self.dayahead
+        if not self.prosumers:
+            raise ScenarioError("prosumers", "no prosumers; give at least one [[prosumers]]")
         for key in ("grid_buy_price", "grid_sell_price"):
             _check_list(getattr(m, key), m.periods, f"dayahead.{key}")
         for t, (buy, sell) in enumerate(zip(m.grid_buy_price, m.grid_sell_price, strict=True)):
@@ -62,11 +65,16 @@ class DayAhead(_Frozen):
                 )
         ids = [p.id for p in self.prosumers]
         seen: set[str] = set()
+        for k, p in enumerate(self.prosumers):
+            if p.id in seen:
+                raise ScenarioError(
+                    f"prosumers[{k}].id",
+                    f"duplicate prosumer id '{p.id}' (it names an earlier prosumer); "
+                    f"give every prosumer its own id",
+                )
+            seen.add(p.id)
         for p in self.prosumers:
             where = f"prosumers[{p.id}]"
-            if p.id in seen:
-                raise ScenarioError(f"{where}.id", f"duplicate prosumer id '{p.id}'")
-            seen.add(p.id)
             for key in ("load_kw", "pv_kw"):
                 _check_list(getattr(p, key), m.periods, f"{where}.{key}", nonneg=True)
             for peer in p.peers:

@@ -12,6 +12,25 @@ from typing import Any
 import numpy as np
 
 
+def peer_graph(n: int, peers: int) -> list[list[int]]:
+    """Each prosumer's peers: the ``peers // 2`` nearest on each side of a ring and, for
+    odd ``peers``, the one opposite (with an odd ``n`` the last prosumer has no one
+    opposite, so it has one peer fewer). Links go both ways; every list names all."""
+    if not 0 <= peers < max(n, 1):
+        raise ValueError(f"peers {peers}: give 0 to {n - 1}")
+    near: list[set[int]] = [set() for _ in range(n)]
+    for i in range(n):
+        for k in range(1, peers // 2 + 1):
+            near[i].add((i + k) % n)
+            near[(i + k) % n].add(i)
+    if peers % 2:
+        half = n // 2
+        for i in range(half):
+            near[i].add(i + half)
+            near[i + half].add(i)
+    return [sorted(s - {i}) for i, s in enumerate(near)]
+
+
 def generate_vpp(
     prosumers: int = 30, periods: int = 24, seed: int = 0, peers: int = 3
 ) -> dict[str, Any]:
@@ -26,7 +45,7 @@ def generate_vpp(
     cloud = rng.uniform(0.6, 1.0)
     ids = [f"h{i:0{len(str(prosumers - 1))}d}" for i in range(prosumers)]
     rows = []
-    for i, pid in enumerate(ids):
+    for pid in ids:
         base = rng.uniform(0.2, 0.5)
         shape = (
             base
@@ -47,12 +66,10 @@ def generate_vpp(
             "soc0": 0.3,
             "grid_kw": 10.0,
         }
-        if peers:
-            # a ring with chords: every prosumer reaches `peers` neighbours
-            row["peers"] = sorted(
-                {ids[(i + k) % prosumers] for k in range(1, peers // 2 + 2)} - {pid}
-            )
         rows.append(row)
+    for row, near in zip(rows, peer_graph(prosumers, peers), strict=True):
+        if peers:
+            row["peers"] = [ids[j] for j in near]
     return {
         "name": f"vpp-{prosumers}x{periods}-s{seed}",
         "dayahead": {

@@ -60,6 +60,20 @@ PLANNER = KernelSet(
 ROUTES = KernelSet("the route finder's kernels", ("scheduler.yen",), "~15 s", _route_tiny)
 
 
+def _dayahead_tiny() -> None:
+    from scheduler.dayahead.warmup import tiny_day
+
+    tiny_day()
+
+
+DAYAHEAD = KernelSet(
+    "the day-ahead kernels",
+    ("scheduler.dayahead.kernel", "scheduler.dayahead.master"),
+    "~20-30 s",
+    _dayahead_tiny,
+)
+
+
 def dispatchers(modules: Sequence[str]) -> list[Any]:
     """The Numba dispatchers defined in ``modules``."""
     from numba.core.dispatcher import Dispatcher

@@ -29,6 +29,12 @@ def test_dayahead_benchmark_quick():
     )
     assert result.returncode == 0, result.stderr
     assert "| 10 x 12 | pool |" in result.stdout and "| 10 x 12 | bilateral |" in result.stdout
+    for framework in ("pool", "bilateral"):
+        row = next(r for r in result.stdout.splitlines() if f"| 10 x 12 | {framework} |" in r)
+        cost, bound = (float(c.split()[0]) for c in row.split("|")[6:8])
+        # the table's own claims: a feasible cost within 0.5 % of HiGHS's optimum, a bound
+        # below it (tests/test_dayahead.py checks the same against the independent oracle)
+        assert -1e-3 <= cost <= 0.5 and bound <= 1e-3, row
 
 
 def test_mec_benchmark_quick():

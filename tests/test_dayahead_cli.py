@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,9 +51,24 @@ def test_table_names_every_prosumer(vpp_file: Path, capsys) -> None:
 @pytest.mark.parametrize(
     ("edit", "argv", "expected"),
     [
-        (("p2p_fee = 0.01", "p2p_fee = -0.01"), (), "vpp.toml:9: dayahead.p2p_fee: must be >= 0"),
-        (None, ("--iterations", "0"), "--iterations 0: give at least 1"),
-        (None, ("--plot", "x.jpg"), "--plot x.jpg: the picture is a PNG"),
+        (
+            ("p2p_fee = 0.01", "p2p_fee = -0.01"),
+            (),
+            re.escape("vpp.toml:9: dayahead.p2p_fee: must be >= 0"),
+        ),
+        (None, ("--iterations", "0"), re.escape("--iterations 0: give at least 1")),
+        (None, ("--plot", "x.jpg"), re.escape("--plot x.jpg: the picture is a PNG")),
+        (None, ("--seed", "3"), re.escape("--seed 3: applies to --realtime only; add --realtime")),
+        (None, ("--vpps", "2"), re.escape("--vpps 2: applies to --realtime only")),
+        (None, ("--time-limit", "0.5"), re.escape("--time-limit 0.5: applies to --realtime only")),
+        (
+            ("grid_kw = 10.0", "grid_kw = 0.0"),
+            (),
+            # every grid connection closed: the night's load has nowhere to come from
+            r"vpp.toml:\d+: prosumers\[h\d\]\.grid_kw: period \d \(\d\d:00-\d\d:00\): "
+            r"[\d.]+ kW of its load cannot be covered by its PV, battery, grid_kw 0 and every "
+            r"trade in the pool.*; raise its grid_kw, or give it a battery or more peers",
+        ),
     ],
 )
 def test_bad_input_one_line_exit_2(vpp_file, edit, argv, expected, capsys) -> None:
@@ -60,11 +76,57 @@ def test_bad_input_one_line_exit_2(vpp_file, edit, argv, expected, capsys) -> No
         text = vpp_file.read_text()
         assert edit[0] in text
         vpp_file.write_text(text.replace(*edit))
+        assert edit[1] in vpp_file.read_text()
     code = main(["dayahead", str(vpp_file), *argv])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("error: ") and expected in err and err.count("\n") == 1
+    assert err.startswith("error: ") and re.search(expected, err) and err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def test_no_schedule_found_is_exit_1_not_a_usage_error(vpp_file, monkeypatch, capsys) -> None:
+    # a file that can balance, but the repair (here made to) finds no schedule: that is
+    # not the user's mistake, and the message says so
+    from scheduler.dayahead import solver
+
+    real = solver.repair
+
+    def no_schedule(agents: list, *a: object, **k: object) -> tuple:
+        done = real(agents, *a, **k)  # type: ignore[arg-type]
+        # the file's VPP gets no schedule, only the master's prices (the kernels' tiny
+        # two-prosumer warm-up is left alone)
+        return (None, done[1]) if len(agents) > 2 else done
+
+    monkeypatch.setattr(solver, "repair", no_schedule)
+    assert main(["dayahead", str(vpp_file), "--iterations", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "the file can balance, but the repair found no feasible schedule" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_alone_cost_is_na_for_a_prosumer_that_needs_trades(vpp_file, capsys) -> None:
+    text = vpp_file.read_text()
+    vpp_file.write_text(text.replace("grid_kw = 10.0", "grid_kw = 0.5"))
+    assert main(["dayahead", str(vpp_file), "--iterations", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "n/a" in out and "cannot cover its load with the grid alone" in out
+    assert main(["dayahead", str(vpp_file), "--iterations", "30", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["grid_alone_cost"] is None
+    assert any(p["grid_alone"] is None for p in doc["prosumers"].values())
+    check_feasible(load_dayahead(vpp_file), doc)
+
+
+def test_plot_draws_the_last_period(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from router.dayahead_plot import _steps
+
+    fig, ax = plt.subplots()
+    _steps(ax, [0.1, 0.2, 0.3])
+    x, y = ax.lines[0].get_data()
+    assert list(x) == [0, 1, 2, 3] and list(y) == [0.1, 0.2, 0.3, 0.3]
+    plt.close(fig)
 
 
 def test_missing_file(tmp_path: Path, capsys) -> None:

@@ -82,3 +82,54 @@ def test_cli_realtime_is_seeded_and_adds_up(tmp_path, capsys) -> None:
         assert sold == bought
         assert p["welfare"] >= 0.0  # not trading is always possible
     assert "within_limit" in rt and rt["time_limit_s"] == 1.0
+
+
+def test_time_limit_is_enforced_with_the_grid_as_fallback(capsys) -> None:
+    import json
+
+    from router.cli import main
+
+    argv = ["dayahead", "bench/data/vpp-30.toml", "--iterations", "5", "--realtime"]
+    # no clearing takes less than a nanosecond: every period falls back to the grid
+    assert main([*argv, "--json", "--time-limit", "1e-9"]) == 0
+    rt = json.loads(capsys.readouterr().out)["realtime"]
+    assert rt["within_limit"] is False and rt["over_limit_periods"] == list(range(24))
+    for p in rt["periods"]:
+        assert p["settled"] == "grid" and p["welfare"] == 0.0
+        assert all(q["traded"] == 0 and q["payment"] == 0.0 for q in p["quotes"])
+    assert set(rt["payments"].values()) == {0.0}
+    assert main([*argv, "--time-limit", "1e-9"]) == 0
+    out = capsys.readouterr().out
+    assert "24 periods over the limit, settled with the grid instead" in out
+
+
+def test_errors_are_drawn_around_the_day_ahead_schedule() -> None:
+    import numpy as np
+
+    from bench.dayahead import parse_dayahead
+    from router.cli.realtime_report import scheduled_surplus
+    from scheduler.dayahead.realtime import draw_quotes
+
+    day = parse_dayahead(
+        {
+            "dayahead": {"periods": 1, "period_h": 1.0, "grid_buy_price": [0.3],
+                         "grid_sell_price": [0.1], "p2p_fee": 0.0},
+            "prosumers": [
+                {"id": "a", "load_kw": [1.0], "pv_kw": [4.0], "grid_kw": 9},
+                {"id": "b", "load_kw": [2.0], "pv_kw": [0.0], "grid_kw": 9},
+                {"id": "c", "load_kw": [1.0], "pv_kw": [0.0], "grid_kw": 9},
+            ],
+        }
+    )  # fmt: skip
+    # a charges 2 kW of its 3 kW surplus, c discharges 0.5: the schedule, not pv - load
+    doc = {"prosumers": {
+        "a": {"c": [2.0], "d": [0.0]}, "b": {"c": [0.0], "d": [0.0]},
+        "c": {"c": [0.0], "d": [0.5]}}}  # fmt: skip
+    surplus = scheduled_surplus(day, doc, [np.array([0, 1]), np.array([2])])
+    assert surplus.tolist() == [[4 - 1 - 2 - 2], [-1 + 0.5]]
+    # the error's spread: 10 % of the scheduled surplus, at least 0.5 kW
+    big = [draw_quotes(["x", "y"], np.array([200.0, 1.0]), 0.3, 0.1, s) for s in range(400)]
+    x = np.array([q[0].units for q in big]) * 0.1
+    y = np.array([q[1].units for q in big]) * 0.1
+    assert abs(x.mean()) < 2.0 and 17.0 < x.std() < 23.0
+    assert 0.4 < y.std() < 0.6

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 from pathlib import Path
 
 from bench.dayahead import load_dayahead
 from router.cli import UsageError
+from router.kernels import DAYAHEAD, ensure_kernels
 from router.progress import ProgressBar
-from scheduler.dayahead import build_problem, solve_dayahead
+from scheduler.dayahead import ITERATIONS, RepairError
 from scheduler.dayahead.document import to_json
 from scheduler.dayahead.problem import grid_alone_costs
+
+EXIT_NO_SCHEDULE = 1  # the file is fine but no schedule was found (not a usage error)
+REALTIME_DEFAULTS = {"seed": 0, "vpps": 3, "time_limit": 1.0}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="pool: the operator clears one price per period (default); bilateral: "
         "each peer pair keeps its own price",
     )
-    parser.add_argument("--iterations", type=int, default=300, help="subgradient iterations")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=ITERATIONS,
+        help=f"subgradient iterations (default {ITERATIONS}; ppr run --dayahead uses the same)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--plot", type=Path, help="write a PNG of prices, trades and charge")
     parser.add_argument(
@@ -32,15 +43,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="then draw forecast errors per VPP and clear the deviations between VPPs by VCG",
     )
-    parser.add_argument("--seed", type=int, default=0, help="--realtime: seed of the errors")
-    parser.add_argument(
-        "--vpps", type=int, default=3, help="--realtime: VPPs the prosumers form (default 3)"
-    )
+    parser.add_argument("--seed", type=int, help="--realtime: seed of the errors (default 0)")
+    parser.add_argument("--vpps", type=int, help="--realtime: VPPs the prosumers form (default 3)")
     parser.add_argument(
         "--time-limit",
         type=float,
-        default=1.0,
-        help="--realtime: seconds one period's clearing may take (default 1)",
+        help="--realtime: seconds one period's clearing may take (default 1); a period "
+        "over it is settled with the grid",
     )
     parser.set_defaults(run=run)
 
@@ -50,10 +59,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--iterations {args.iterations}: give at least 1")
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise UsageError(f"--plot {args.plot}: the picture is a PNG; name it *.png")
+    for key, default in REALTIME_DEFAULTS.items():
+        given = getattr(args, key)
+        if given is not None and not args.realtime:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} {given}: applies to --realtime only; add --realtime")
+        if given is None:
+            setattr(args, key, default)
     if args.realtime and args.vpps < 2:
         raise UsageError(f"--vpps {args.vpps}: real-time trading needs at least 2 VPPs")
     if args.realtime and not args.time_limit > 0:
-        raise UsageError(f"--time-limit {args.time_limit}: give a number of seconds > 0")
+        raise UsageError(f"--time-limit {args.time_limit:g}: give a number of seconds > 0")
     day = load_dayahead(args.file)
     if args.realtime and args.vpps > len(day.prosumers):
         raise UsageError(
@@ -61,14 +77,25 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.framework == "bilateral" and not day.links():
         raise UsageError(f"{args.file}: no prosumer lists peers; bilateral trades need them")
-    problem = build_problem(day)
+    from router.cli.dayahead_solve import solve_file
+
+    ensure_kernels(DAYAHEAD)  # a cold cache says so before the bar, not in iteration 1
     with ProgressBar(f"dayahead {args.framework}") as bar:
 
         def progress(it: int, total: int, lb: float, ub: float) -> None:
+            if not math.isfinite(ub):
+                bar.update(it, total, f"bound {lb:.4f}, no feasible schedule yet")
+                return
             gap = (ub - lb) / max(abs(ub), 1e-9)
             bar.update(it, total, f"bound {lb:.4f}, cost {ub:.4f}, gap {gap:.2%}")
 
-        result = solve_dayahead(problem, args.framework, args.iterations, progress=progress)
+        try:
+            problem, result = solve_file(
+                day, args.file, args.framework, args.iterations, progress=progress
+            )
+        except RepairError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_NO_SCHEDULE
     doc = to_json(problem, result, grid_alone_costs(problem))
     if args.plot is not None:
         from router.dayahead_plot import draw_day
@@ -78,25 +105,34 @@ def run(args: argparse.Namespace) -> int:
     if args.realtime:
         from router.cli.realtime_report import realtime
 
-        doc["realtime"] = realtime(day, args.vpps, args.seed, args.time_limit)
+        doc["realtime"] = realtime(day, doc, args.vpps, args.seed, args.time_limit)
     print(json.dumps(doc, indent=1) if args.json else report(doc))
     return 0
 
 
+def _money(v: float | None) -> str:
+    return f"{v:>9.3f}" if v is not None else f"{'n/a':>9}"
+
+
 def report(doc: dict) -> str:
-    saving = doc["grid_alone_cost"] - doc["total_cost"]
+    alone = doc["grid_alone_cost"]
+    saving = f"{alone - doc['total_cost']:.4f}" if alone is not None else "n/a"
     lines = [
         f"{doc['name']}: {doc['framework']} day-ahead over {len(doc['history'])} iterations",
         f"  {'prosumer':<10} {'alone':>9} {'cost':>9} {'paid':>9} {'saving':>9}",
     ]
     for pid, p in doc["prosumers"].items():
+        own = p["grid_alone"] - p["paid"] if p["grid_alone"] is not None else None
         lines.append(
-            f"  {pid:<10} {p['grid_alone']:>9.3f} {p['cost']:>9.3f} {p['paid']:>9.3f} "
-            f"{p['grid_alone'] - p['paid']:>9.3f}"
+            f"  {pid:<10} {_money(p['grid_alone'])} {p['cost']:>9.3f} {p['paid']:>9.3f} "
+            f"{_money(own)}"
         )
+    if any(p["grid_alone"] is None for p in doc["prosumers"].values()):
+        lines.append("  (n/a: the prosumer cannot cover its load with the grid alone)")
+    shown_alone = f"{alone:.4f}" if alone is not None else "n/a"
     lines.append(
-        f"  VPP cost {doc['total_cost']:.4f} (grid alone {doc['grid_alone_cost']:.4f}, saving "
-        f"{saving:.4f})   lower bound {doc['lower_bound']:.4f}   gap {100 * doc['gap']:.3f} %"
+        f"  VPP cost {doc['total_cost']:.4f} (grid alone {shown_alone}, saving {saving})   "
+        f"lower bound {doc['lower_bound']:.4f}   gap {100 * doc['gap']:.3f} %"
     )
     prices = doc["prices"]
     if isinstance(prices, list):
@@ -106,8 +142,11 @@ def report(doc: dict) -> str:
     lines.append(f"  {len(doc['trades'])} trading pairs")
     step = max(1, len(doc["history"]) // 10)
     lines.append("  iteration   bound      cost      gap")
-    for k in [*range(0, len(doc["history"]), step), len(doc["history"]) - 1]:
+    for k in sorted({*range(0, len(doc["history"]), step), len(doc["history"]) - 1}):
         lb, ub = doc["history"][k]
+        if ub is None:
+            lines.append(f"  {k + 1:>9} {lb:>9.4f}         -        -")
+            continue
         lines.append(
             f"  {k + 1:>9} {lb:>9.4f} {ub:>9.4f} {100 * (ub - lb) / max(abs(ub), 1e-9):>7.3f} %"
         )

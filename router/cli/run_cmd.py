@@ -134,7 +134,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--hour", type=int, help="--dayahead: the hour of the day (0-23)")
     parser.add_argument(
-        "--framework", choices=("pool", "bilateral"), default="pool", help="--dayahead: market"
+        "--framework",
+        choices=("pool", "bilateral"),
+        help="--dayahead: the market (default pool), solved as ppr dayahead solves it",
     )
     parser.set_defaults(run=run)
 
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario or bundled_path())
     check_guard(scenario, Path(args.scenario or bundled_path()))
     stage: FrameStage | None = None
-    dayahead = args.dayahead is not None or args.hour is not None
+    dayahead = args.dayahead is not None or args.hour is not None or args.framework is not None
     if (dayahead or scenario.mec is not None) and args.mechanism is not None:
         raise UsageError(
             "--mechanism clears the scenario's offers and bids; --dayahead and [mec] "
@@ -165,7 +167,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if scenario.mec is not None:  # its servers' energy, allocated every frame (docs/mec.md)
         if dayahead:
-            raise UsageError("--dayahead: the scenario's [mec] section decides its frames")
+            given = next(
+                f"--{name} {value}" if name == "framework" else f"--{name}"
+                for name, value in (
+                    ("dayahead", args.dayahead), ("hour", args.hour), ("framework", args.framework)
+                )
+                if value is not None
+            )  # fmt: skip
+            raise UsageError(f"{given}: the scenario's [mec] section decides its frames")
         from router.controller.mec_stage import MecStage
 
         stage = MecStage()

@@ -15,20 +15,28 @@ from scheduler.dayahead.solver import DayAheadResult
 _DUST = 1e-9  # kW below this is solver round-off, not a trade
 
 
+def sells_buys(result: DayAheadResult) -> tuple[Array, Array]:
+    """Each prosumer's total sells and buys (N, T)."""
+    s = np.stack([sch.s.sum(axis=0) for sch in result.schedules])
+    b = np.stack([sch.b.sum(axis=0) for sch in result.schedules])
+    return s, b
+
+
 def pair_trades(problem: Problem, result: DayAheadResult) -> list[tuple[int, int, Array]]:
     """(seller, buyer, kW per period) for every pair that trades at all."""
-    sch = result.schedule
     out: list[tuple[int, int, Array]] = []
-    if sch.x is not None:
+    x = result.repaired.x
+    if result.framework == "bilateral":
         for k, (a, z) in enumerate(problem.links):
-            if sch.x[k].max(initial=0.0) > _DUST:
-                out.append((a, z, sch.x[k]))
+            if x[k].max(initial=0.0) > _DUST:
+                out.append((a, z, x[k]))
         return out
-    total = sch.s.sum(axis=0)
-    share = np.divide(sch.b, total, out=np.zeros_like(sch.b), where=total > _DUST)
+    s, b = sells_buys(result)
+    total = s.sum(axis=0)
+    share = np.divide(b, total, out=np.zeros_like(b), where=total > _DUST)
     for a in range(len(problem.prosumers)):
         for z in range(len(problem.prosumers)):
-            kw = sch.s[a] * share[z]
+            kw = s[a] * share[z]
             if a != z and kw.max(initial=0.0) > _DUST:
                 out.append((a, z, kw))
     return out
@@ -36,54 +44,58 @@ def pair_trades(problem: Problem, result: DayAheadResult) -> list[tuple[int, int
 
 def prosumer_costs(problem: Problem, result: DayAheadResult) -> tuple[Array, Array]:
     """Model cost (grid and fee) and what each pays net of its trades at the prices."""
-    m, sch = problem.market, result.schedule
-    h = m.period_h
-    model = h * (sch.g_in @ m.buy - sch.g_out @ m.sell + m.fee * sch.b.sum(axis=1))
+    h = problem.market.period_h
+    model = np.array([sch.cost for sch in result.schedules])
     money = np.zeros(len(problem.prosumers))
+    link = {pair: k for k, pair in enumerate(problem.links)}
     for a, z, kw in pair_trades(problem, result):
-        price = _link_price(problem, result, a, z)
+        price = result.prices[0] if result.framework == "pool" else result.prices[link[a, z]]
         money[z] += h * float(price @ kw)
         money[a] -= h * float(price @ kw)
     return model, model + money
 
 
-def _link_price(problem: Problem, result: DayAheadResult, a: int, z: int) -> Array:
-    if result.schedule.x is None:
-        return result.prices[0]
-    return result.prices[problem.links.index((a, z))]
+def _num(v: float) -> float | None:
+    return None if not np.isfinite(v) else float(v)
 
 
 def to_json(problem: Problem, result: DayAheadResult, grid_alone: Array) -> dict[str, Any]:
-    sch = result.schedule
+    """``grid_alone``: each prosumer's cost trading with the grid alone (NaN: it cannot
+    cover its load alone, shown as null)."""
     model, paid = prosumer_costs(problem, result)
+    s, b = sells_buys(result)
     pros: dict[str, Any] = {}
-    for i, p in enumerate(problem.prosumers):
+    for i, (p, sch) in enumerate(zip(problem.prosumers, result.schedules, strict=True)):
         pros[p.id] = {
             "cost": float(model[i]),
             "paid": float(paid[i]),
-            "grid_alone": float(grid_alone[i]),
-            **{
-                key: [float(v) for v in getattr(sch, key)[i]]
-                for key in ("g_in", "g_out", "c", "d", "e", "s", "b")
-            },
+            "grid_alone": _num(grid_alone[i]),
+            "g_in": [float(v) for v in sch.g_in],
+            "g_out": [float(v) for v in sch.g_out],
+            "c": [float(v) for v in sch.c],
+            "d": [float(v) for v in sch.d],
+            "e": [float(v) for v in sch.e],
+            "s": [float(v) for v in s[i]],
+            "b": [float(v) for v in b[i]],
         }
     ids = problem.ids
-    if sch.x is None:
+    if result.framework == "pool":
         prices: Any = [float(v) for v in result.prices[0]]
     else:
         prices = {
             f"{ids[a]}->{ids[z]}": [float(v) for v in result.prices[k]]
             for k, (a, z) in enumerate(problem.links)
         }
+    alone = float(np.sum(grid_alone)) if np.isfinite(grid_alone).all() else None
     return {
         "name": problem.name,
         "framework": result.framework,
         "total_cost": result.total_cost,
-        "grid_alone_cost": float(grid_alone.sum()),
+        "grid_alone_cost": alone,
         "lower_bound": result.lower_bound,
         "gap": result.gap,
         "iterations": len(result.history),
-        "history": [[it.lower_bound, it.upper_bound] for it in result.history],
+        "history": [[_num(it.lower_bound), _num(it.upper_bound)] for it in result.history],
         "prices": prices,
         "prosumers": pros,
         "trades": [

@@ -1,6 +1,9 @@
-"""A small column-wise LP builder for HiGHS (triplets in, a solved ``Highs`` out)."""
+"""A small LP builder for HiGHS: columns, rows and coefficients in (one at a time or in
+bulk as arrays), a solved ``Highs`` out."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import highspy
 import numpy as np
@@ -13,49 +16,92 @@ INF = highspy.kHighsInf
 
 class LpBuilder:
     def __init__(self) -> None:
-        self.cost: list[float] = []
-        self.lower: list[float] = []
-        self.upper: list[float] = []
-        self.row_lo: list[float] = []
-        self.row_hi: list[float] = []
-        self.rows: list[int] = []
-        self.cols: list[int] = []
-        self.vals: list[float] = []
+        self.n_cols = 0
+        self.n_rows = 0
+        self._cost: list[np.ndarray] = []
+        self._lower: list[np.ndarray] = []
+        self._upper: list[np.ndarray] = []
+        self._row_lo: list[np.ndarray] = []
+        self._row_hi: list[np.ndarray] = []
+        self._r: list[np.ndarray] = []
+        self._c: list[np.ndarray] = []
+        self._v: list[np.ndarray] = []
+        self._bounds: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def cols(self, cost: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float) -> np.ndarray:
+        """Columns with these costs and bounds; their indices."""
+        cost = np.asarray(cost, dtype=np.float64).ravel()
+        n = len(cost)
+        self._cost.append(cost)
+        self._lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (n,)).ravel())
+        self._upper.append(np.broadcast_to(np.asarray(hi, dtype=np.float64), (n,)).ravel())
+        first = self.n_cols
+        self.n_cols += n
+        return np.arange(first, first + n)
+
+    def rows(self, lo: np.ndarray | float, hi: np.ndarray | float, n: int) -> np.ndarray:
+        """``n`` rows with these bounds; their indices."""
+        self._row_lo.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (n,)).ravel())
+        self._row_hi.append(np.broadcast_to(np.asarray(hi, dtype=np.float64), (n,)).ravel())
+        first = self.n_rows
+        self.n_rows += n
+        return np.arange(first, first + n)
+
+    def set_bounds(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        """New bounds for rows made earlier (constants known only later)."""
+        n = len(rows)
+        self._bounds.append(
+            (np.asarray(rows), np.broadcast_to(lo, (n,)), np.broadcast_to(hi, (n,)))
+        )
+
+    def entries(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray | float) -> None:
+        """Coefficients (triplets; a repeated (row, column) adds up)."""
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        self._r.append(rows)
+        self._c.append(np.asarray(cols, dtype=np.int64).ravel())
+        self._v.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), rows.shape).ravel())
 
     def col(self, cost: float, lo: float, hi: float) -> int:
-        self.cost.append(cost)
-        self.lower.append(lo)
-        self.upper.append(hi)
-        return len(self.cost) - 1
+        return int(self.cols(np.array([cost]), lo, hi)[0])
 
     def row(self, terms: list[tuple[int, float]], lo: float, hi: float) -> int:
-        r = len(self.row_lo)
-        self.row_lo.append(lo)
-        self.row_hi.append(hi)
-        for c, v in terms:
-            self.rows.append(r)
-            self.cols.append(c)
-            self.vals.append(v)
+        r = int(self.rows(lo, hi, 1)[0])
+        if terms:
+            cols, vals = zip(*terms, strict=True)
+            self.entries(np.full(len(cols), r), np.asarray(cols), np.asarray(vals))
         return r
 
-    def highs(self, **options: bool | int | float | str) -> highspy.Highs:
-        n = len(self.cost)
-        order = np.lexsort((np.asarray(self.rows), np.asarray(self.cols)))
-        cols = np.asarray(self.cols, dtype=np.int64)[order]
+    def highs(self, **options: Any) -> highspy.Highs:
+        def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+        n, m = self.n_cols, self.n_rows
+        rows, cols = cat(self._r, np.int64), cat(self._c, np.int64)
+        vals = cat(self._v, np.float64)
+        order = np.lexsort((rows, cols))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        if len(rows) > 1:  # a repeated (row, column) adds up
+            first = np.concatenate([[True], (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])])
+            if not first.all():
+                vals = np.add.reduceat(vals, np.flatnonzero(first))
+                rows, cols = rows[first], cols[first]
         lp = highspy.HighsLp()
         lp.num_col_ = n
-        lp.num_row_ = len(self.row_lo)
-        lp.col_cost_ = np.asarray(self.cost, dtype=np.float64)
-        lp.col_lower_ = np.asarray(self.lower, dtype=np.float64)
-        lp.col_upper_ = np.asarray(self.upper, dtype=np.float64)
-        lp.row_lower_ = np.asarray(self.row_lo, dtype=np.float64)
-        lp.row_upper_ = np.asarray(self.row_hi, dtype=np.float64)
+        lp.num_row_ = m
+        lp.col_cost_ = cat(self._cost, np.float64)
+        lp.col_lower_ = cat(self._lower, np.float64)
+        lp.col_upper_ = cat(self._upper, np.float64)
+        row_lo, row_hi = cat(self._row_lo, np.float64), cat(self._row_hi, np.float64)
+        for r, lo, hi in self._bounds:
+            row_lo[r], row_hi[r] = lo, hi
+        lp.row_lower_ = row_lo
+        lp.row_upper_ = row_hi
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.num_col_ = n
-        lp.a_matrix_.num_row_ = len(self.row_lo)
+        lp.a_matrix_.num_row_ = m
         lp.a_matrix_.start_ = np.searchsorted(cols, np.arange(n + 1)).astype(np.int32)
-        lp.a_matrix_.index_ = np.asarray(self.rows, dtype=np.int32)[order]
-        lp.a_matrix_.value_ = np.asarray(self.vals, dtype=np.float64)[order]
+        lp.a_matrix_.index_ = rows.astype(np.int32)
+        lp.a_matrix_.value_ = vals
         h = new_highs(**options)
         h.passModel(lp)
         return h

@@ -52,6 +52,14 @@ class ProsumerData:
     def buy_cap(self) -> Array:
         return self.load + self.charge_kw + self.grid_kw
 
+    def surplus_cap(self) -> Array:
+        """The most it can offer from its own PV and battery net of its load (kW)."""
+        return np.maximum(self.pv + self.charge_kw - self.load, 0.0)
+
+    def beyond_grid(self) -> Array:
+        """The most it can need beyond what its grid connection brings (kW)."""
+        return np.maximum(self.load + self.charge_kw - self.pv - self.grid_kw, 0.0)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -63,6 +71,16 @@ class Problem:
     @property
     def ids(self) -> list[str]:
         return [p.id for p in self.prosumers]
+
+    def link_cap(self) -> Array:
+        """A bound on any peer link's trade per period (kW) that some optimum keeps, so
+        that the Lagrangian bound stays valid with relaying (docs/dayahead.md proves it):
+        what all prosumers can offer from PV and batteries, plus what all can need beyond
+        their grid connections. Each prosumer announces its own two profiles; only the
+        sums are used."""
+        offer = np.sum([p.surplus_cap() for p in self.prosumers], axis=0)
+        need = np.sum([p.beyond_grid() for p in self.prosumers], axis=0)
+        return offer + need
 
 
 def build_problem(day: DayAhead) -> Problem:
@@ -94,12 +112,14 @@ def build_problem(day: DayAhead) -> Problem:
 
 
 def grid_alone_costs(problem: Problem) -> Array:
-    """Each prosumer's optimum trading with the grid alone (no P2P): its own LP."""
-    from scheduler.dayahead.subproblem import ProsumerLP
+    """Each prosumer's optimum trading with the grid alone (no P2P), from its own LP; NaN
+    for a prosumer whose grid connection, PV and battery cannot cover its load alone."""
+    from scheduler.dayahead.prosumer import Prosumer
 
     T = problem.market.periods
     out = np.zeros(len(problem.prosumers))
+    none = np.zeros((0, T))
     for i, p in enumerate(problem.prosumers):
-        r = ProsumerLP(p, 0, 0).solve(np.zeros((0, T)), np.zeros((0, T)))
-        out[i] = r.value
+        settled = Prosumer(p, none, none).settle(none, none)
+        out[i] = np.nan if settled.short.max(initial=0.0) > 1e-9 else settled.cost
     return out

@@ -88,7 +88,7 @@ def clear_deviations(quotes: tuple[Quote, ...]) -> Clearing:
 
 def draw_quotes(
     vpps: list[str],
-    surplus_kw: np.ndarray,  # (VPPs,) forecast PV minus load of the period
+    surplus_kw: np.ndarray,  # (VPPs,) each VPP's scheduled surplus in the period
     buy: float,
     sell: float,
     seed: int,

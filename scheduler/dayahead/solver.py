@@ -1,14 +1,15 @@
 """Lagrangian relaxation of the trade coupling, solved by the subgradient method.
 
-Coupling rows, one per (link, period): the pool framework has one link (sum of sells =
-sum of buys), the bilateral one a link per directed peer pair (what i sells to j = what j
-buys from i). Each row's multiplier is the price on that link; every prosumer solves its
-own ``ProsumerLP`` at those prices, and the sum of their optima is a lower bound.
+Coupling rows, one per (market, period): the pool framework has one market (sum of sells
+= sum of buys), the bilateral one a market per directed peer link (what i sells to j =
+what j buys from i). Each row's multiplier is the price on that market; every prosumer
+solves its own problem at those prices (``Prosumer.respond``), and the sum of their optima
+is a lower bound on the VPP's cost (``Lagrangian``).
 
-Step: Polyak's, (best upper bound - bound) / |g|^2 times theta, theta halved when the
-bound stalls. Primal recovery: the step-weighted (ergodic) average of the batteries, then
-``joint_lp`` with the batteries fixed repairs grid and trades into an exactly feasible
-schedule, whose cost is the upper bound.
+Steps: ``steps.PolyakStep`` for the pool's operator, ``steps.PairStep`` for each pair.
+The bound is also evaluated, at every repair, at the running mean of the prices (the
+mean of the iterations since the last power of two), which damps their zig-zag.
+Primal recovery and repair: ``repair``. Stop: gap <= ``tolerance`` or the iteration limit.
 """
 
 from __future__ import annotations
@@ -18,14 +19,40 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scheduler.dayahead.joint import JointSchedule, joint_lp
 from scheduler.dayahead.problem import Array, Problem
-from scheduler.dayahead.subproblem import ProsumerLP
+from scheduler.dayahead.prosumer import Prosumer, Schedule
+from scheduler.dayahead.repair import (
+    SPLIT_ABOVE,
+    Markets,
+    Repaired,
+    link_prices,
+    markets_of,
+    repair,
+)
+from scheduler.dayahead.steps import PairStep, PolyakStep
+from scheduler.errors import SchedulerError
 
-THETA = 2.0  # Polyak's step factor at the start
-DEFLECT = 0.0  # share of the last direction kept
-STALL = 20  # iterations without a better bound before the step shrinks
+ITERATIONS = 300  # default iteration limit (ppr dayahead and ppr run --dayahead)
+TOLERANCE = 1e-3  # stop when (cost - bound) / cost is at most this
+REPAIR_EVERY = 10  # iterations between repairs, doubled (up to MAX) while they stall
+MAX_REPAIR_EVERY = 80
+ASK_ROUNDS = 1  # rounds of quotes at the master's prices in each repair
+FINAL_ROUNDS = 20  # and in the last one, at most: until the master's cost stops falling
+SPLIT_REPAIR_EVERY = 50  # large bilateral VPPs (the split master): repairs this far apart
+SPLIT_ROUNDS = 3  # and this many rounds of quotes in the last
 Progress = Callable[[int, int, float, float], None]
+
+
+class UncoveredError(SchedulerError):
+    """A prosumer cannot cover its need even with every trade open to it."""
+
+    def __init__(self, prosumer: int, period: int, kw: float) -> None:
+        self.prosumer, self.period, self.kw = prosumer, period, kw
+        super().__init__(f"prosumer {prosumer} short {kw:g} kW in period {period}")
+
+
+class RepairError(SchedulerError):
+    """No repair round balanced the quotes into a feasible schedule."""
 
 
 @dataclass(frozen=True)
@@ -42,92 +69,148 @@ class Iterate:
 @dataclass
 class DayAheadResult:
     framework: str
-    schedule: JointSchedule
+    repaired: Repaired
+    schedules: list[Schedule]  # per prosumer, as it settled (its own report)
     lower_bound: float
-    prices: Array  # (links, T): link prices at the best bound (pool: one row)
+    prices: Array  # (markets, T): the prices of the best bound (pool: one row)
     history: list[Iterate] = field(default_factory=list)
 
     @property
     def total_cost(self) -> float:
-        return self.schedule.cost
+        return self.repaired.cost
 
     @property
     def gap(self) -> float:
         return (self.total_cost - self.lower_bound) / max(abs(self.total_cost), 1e-9)
 
 
+def _better(
+    best: Repaired | None, cand: Repaired | None, agents: list[Prosumer]
+) -> Repaired | None:
+    """The cheaper schedule; the prosumers keep theirs when the candidate wins."""
+    if cand is not None and (best is None or cand.cost < best.cost):
+        for a in agents:
+            a.keep()
+        return cand
+    return best
+
+
+def _bound_at(
+    lagrangian: Lagrangian, duals: Array, best_lb: float, best_price: Array
+) -> tuple[float, Array]:
+    """The bound at the prices the operator's master implies (column generation's
+    Lagrangian bound), kept when it beats the subgradient's best."""
+    price = link_prices(lagrangian.net, duals)
+    lb, _ = lagrangian(price)
+    return (lb, price) if lb > best_lb else (best_lb, best_price)
+
+
+def start_prices(problem: Problem, count: int) -> Array:
+    """Between the grid's sell price and its buy price net of the fee."""
+    m = problem.market
+    return np.tile((m.buy + m.sell - m.fee) / 2, (count, 1))
+
+
+class Lagrangian:
+    """The prosumers' responses at given prices: the bound and the imbalance."""
+
+    def __init__(self, problem: Problem, framework: str) -> None:
+        self.net: Markets = markets_of(problem, framework)
+        self.agents = [
+            Prosumer(own, self.net.sell_caps[i], self.net.buy_caps[i])
+            for i, own in enumerate(problem.prosumers)
+        ]
+        self.h = problem.market.period_h
+
+    def __call__(self, price: Array, explore: bool = False) -> tuple[float, Array]:
+        """The Lagrangian at ``price`` and its subgradient: kWh bought - sold per market
+        and period. ``explore``: the prosumers also quote at their links' mean prices."""
+        net, h = self.net, self.h
+        bound = 0.0
+        g = np.zeros_like(price)
+        for i, a in enumerate(self.agents):
+            sell, buy = price[net.sells[i]], price[net.buys[i]]
+            q = a.respond(sell, buy)
+            if q.short > 1e-9:
+                t = int(np.argmax(q.short_kw))
+                raise UncoveredError(i, t, float(q.short_kw[t]))
+            bound += q.value
+            np.add.at(g, net.buys[i], h * q.b)
+            np.subtract.at(g, net.sells[i], h * q.s)
+            if explore:
+                a.explore(sell, buy)
+        return bound, g
+
+
 def solve_dayahead(
     problem: Problem,
     framework: str = "pool",
-    iterations: int = 200,
-    tolerance: float = 1e-3,
-    repair_every: int = 10,
+    iterations: int = ITERATIONS,
+    tolerance: float = TOLERANCE,
     progress: Progress | None = None,
+    repair_every: int = REPAIR_EVERY,
+    give_up: int | None = None,
 ) -> DayAheadResult:
-    bilateral = framework == "bilateral"
-    m, N = problem.market, len(problem.prosumers)
-    T, h = m.periods, m.period_h
-    if bilateral:
-        n_links = len(problem.links)
-        sells: list[list[int]] = [[] for _ in range(N)]
-        buys: list[list[int]] = [[] for _ in range(N)]
-        for k, (a, z) in enumerate(problem.links):
-            sells[a].append(k)
-            buys[z].append(k)
-    else:
-        n_links = 1
-        sells = buys = [[0] for _ in range(N)]
-    subs = [ProsumerLP(p, len(sells[i]), len(buys[i])) for i, p in enumerate(problem.prosumers)]
-    # start between the grid's sell price and buy price net of the fee
-    price = np.tile((m.buy + m.sell - m.fee) / 2, (n_links, 1))
+    """``give_up``: raise ``RepairError`` after that many repairs without any feasible
+    schedule (a file that cannot balance is then told early, ``check_balance``)."""
+    m = problem.market
+    lagrangian = Lagrangian(problem, framework)
+    agents, net = lagrangian.agents, lagrangian.net
+    ask, final = ASK_ROUNDS, FINAL_ROUNDS
+    if framework == "bilateral" and len(agents) * m.periods > SPLIT_ABOVE:
+        # the split master routes one LP per period: each repair and round costs more
+        repair_every, ask, final = max(repair_every, SPLIT_REPAIR_EVERY), 0, SPLIT_ROUNDS
+    price = start_prices(problem, net.count)
+    rule = PolyakStep() if framework == "pool" else PairStep(m.buy - m.sell, price.shape)
     best_lb, best_price = -np.inf, price.copy()
-    best: JointSchedule | None = None
-    theta, stall = THETA, 0
-    direction = np.zeros((n_links, T))
-    weight = 0.0
-    avg_c, avg_d = np.zeros((N, T)), np.zeros((N, T))
+    mean, since = price.copy(), 1
+    best: Repaired | None = None
     history: list[Iterate] = []
+    due, interval = 1, repair_every
+    failed = 0  # repairs in a row without a feasible schedule yet
     for it in range(1, iterations + 1):
-        lb = 0.0
-        g = np.zeros((n_links, T))
-        cs, ds = np.zeros((N, T)), np.zeros((N, T))
-        for i, sub in enumerate(subs):
-            # each prosumer sees the prices of its own links, nothing else
-            r = sub.solve(price[sells[i]], price[buys[i]])
-            lb += r.value
-            cs[i], ds[i] = r.c, r.d
-            np.add.at(g, buys[i], h * r.b)
-            np.subtract.at(g, sells[i], h * r.s)
-        if lb > best_lb + 1e-9 * max(1.0, abs(lb)):
-            best_lb, best_price, stall = lb, price.copy(), 0
-        else:
-            stall += 1
-            if stall >= STALL:
-                theta, stall = theta / 2, 0
-        if best is None:
-            best = joint_lp(problem, bilateral, cs, ds)
-        ub = best.cost
-        # deflected subgradient (Camerini-Fratta-Maffioli): part of the last direction
-        # is kept, which damps the zig-zag between links that trade in turn
-        zero = float(np.sum(g * g)) == 0.0
-        direction = g + DEFLECT * direction
-        norm = float(np.sum(direction * direction))
-        step = theta * max(ub - lb, 1e-9 * abs(ub)) / norm if norm > 0 else 0.0
-        if it & (it - 1) == 0:  # restart the average at powers of two: it covers the
-            weight = 0.0  # latest half of the iterations, not the poor early ones
-        w = 1.0
-        weight += w
-        avg_c += w * (cs - avg_c) / weight
-        avg_d += w * (ds - avg_d) / weight
-        if it % repair_every == 0 or it == iterations:
-            cand = joint_lp(problem, bilateral, avg_c, avg_d)
-            if cand.cost < best.cost:
-                best = cand
-        history.append(Iterate(it, best_lb, best.cost))
+        lb, g = lagrangian(price)
+        if lb > best_lb:
+            best_lb, best_price = lb, price.copy()
+        if it & (it - 1) == 0:
+            since = it
+        mean += (price - mean) / (it - since + 1)
+        if it == due:
+            lb_mean, _ = lagrangian(mean, explore=True)
+            if lb_mean > best_lb:
+                best_lb, best_price = lb_mean, mean.copy()
+            before = best.cost if best is not None else np.inf
+            repaired, duals = repair(agents, net, m, ask)
+            best = _better(best, repaired, agents)
+            failed = failed + 1 if best is None else 0
+            if give_up is not None and failed >= give_up:
+                raise RepairError(f"no repair balanced the quotes in {it} iterations")
+            best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
+            # a repair that no longer lowers the cost by 0.1 %: the next comes twice as late
+            gain = before - best.cost if best is not None else 0.0
+            stalled = gain <= 1e-3 * abs(before) if np.isfinite(before) else best is not None
+            interval = min(2 * interval, MAX_REPAIR_EVERY) if stalled else repair_every
+            due = it + interval
+        ub = best.cost if best is not None else np.inf
+        history.append(Iterate(it, best_lb, ub))
         if progress is not None:
-            progress(it, iterations, best_lb, best.cost)
-        if history[-1].gap <= tolerance or zero:
+            progress(it, iterations, best_lb, ub)
+        if history[-1].gap <= tolerance:
             break
-        price = price + step * direction
-    assert best is not None
-    return DayAheadResult(framework, best, best_lb, best_price, history)
+        price = rule.step(price, g, lb, ub)
+    # the last repair asks the prosumers for quotes until the master stops improving
+    repaired, duals = repair(agents, net, m, final)
+    best = _better(best, repaired, agents)
+    best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
+    if best is None:
+        raise RepairError(
+            f"the repair could not balance the quotes into a feasible schedule in "
+            f"{len(history)} iterations"
+        )
+    last = history[-1]
+    history[-1] = Iterate(last.iteration, best_lb, best.cost)
+    if progress is not None:
+        progress(last.iteration, iterations, best_lb, best.cost)
+    return DayAheadResult(
+        framework, best, [a.schedule() for a in agents], best_lb, best_price, history
+    )

@@ -1,0 +1,314 @@
+"""The operator's restricted master: the cheapest mix of the quotes it has been given.
+
+Every prosumer has quoted schedules at the prices of the iterations (its ``Columns``:
+the net purchase it would make per period, what it would buy, and what the grid would
+cost it). A mix of one prosumer's quotes is a schedule it can keep (its constraints are
+linear); a prosumer without a battery can mix them period by period. The master chooses
+the mixes that balance the trades at least total cost: Dantzig-Wolfe's restricted master,
+with the subgradient's responses as its columns. Its inputs are quotes and public terms
+(prices, fee, the peer links), nothing else: no load, PV or battery reaches it.
+
+Pool: in every period the mixed net purchases sum to 0; a quote pays the fee on what it
+buys. Bilateral: the operator also routes the trades along the peer links (one flow per
+link and period, the fee paid on every kWh a link carries), so that what each prosumer
+receives less what it sends is its mixed net purchase. Where the quotes cannot balance,
+a seller may sell less (at no cost here: it exports or curtails instead, which the
+settlement prices) or, as a last resort, a buyer buy less (at ``UNMET`` times the dearest
+grid price: it may have no grid capacity left to import instead).
+
+A prosumer without a battery enters period by period through the lower convex hull of
+its quotes (cost against net purchase): one bounded column per hull segment, no
+convexity row; in the pool, segments of one period with one slope are one column. A
+prosumer with a battery enters with one column per quote and a row that makes its
+weights sum to 1.
+
+Its row prices (``Mix.prices``) say what a kWh more bought at a row would cost: the
+repair asks the prosumers for their schedules at those prices (column generation) until
+the master's cost stops falling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from scheduler.dayahead.lp import INF, LpBuilder, solve
+from scheduler.dayahead.problem import Array, MarketTerms
+from scheduler.dayahead.prosumer import Columns
+
+UNMET = 10.0  # a bid left unmet costs this many times the dearest grid price
+
+
+@dataclass(frozen=True)
+class Mix:
+    weights: list[Array]  # per prosumer: (quotes,) or, separable, (quotes, T)
+    net: Array  # (N, T) the mixed net purchases
+    flows: Array | None  # (links, T) kW routed along each link (bilateral)
+    cost: float  # the master's objective
+    prices: Array  # (1, T) pool or (N, T) per prosumer: the balance rows' prices
+    # per prosumer, the prices its next quote is asked at (sells earn the first, buys pay
+    # the second plus the fee); None: the balance rows' prices
+    ask: tuple[Array, Array] | None = None
+
+
+@njit(cache=True, nogil=True)
+def hull_segments(net: np.ndarray, cost: np.ndarray) -> tuple:
+    """Per period, the lower convex hull of the points (net[k, t], cost[k, t]): the
+    leftmost point's quote (T,) and the segments as (period, left quote, right quote)."""
+    K, T = net.shape
+    base = np.empty(T, dtype=np.int64)
+    seg = np.empty((K * T, 3), dtype=np.int64)
+    n_seg = 0
+    hull = np.empty(K, dtype=np.int64)
+    for t in range(T):
+        order = np.argsort(net[:, t], kind="mergesort")
+        m = 0
+        for a in range(K):
+            k = order[a]
+            x, y = net[k, t], cost[k, t]
+            if m > 0 and abs(net[hull[m - 1], t] - x) <= 1e-12:
+                if y < cost[hull[m - 1], t]:
+                    m -= 1  # the same net purchase, cheaper: replaces it
+                else:
+                    continue
+            while m >= 2:
+                i, j = hull[m - 2], hull[m - 1]
+                # drop j unless it lies strictly below the line from i to k
+                cross = (net[j, t] - net[i, t]) * (y - cost[i, t]) - (cost[j, t] - cost[i, t]) * (
+                    x - net[i, t]
+                )
+                if cross <= 1e-15 * (1.0 + abs(y)):
+                    m -= 1
+                else:
+                    break
+            hull[m] = k
+            m += 1
+        base[t] = hull[0]
+        for a in range(m - 1):
+            seg[n_seg, 0] = t
+            seg[n_seg, 1] = hull[a]
+            seg[n_seg, 2] = hull[a + 1]
+            n_seg += 1
+    return base, seg[:n_seg]
+
+
+@njit(cache=True, nogil=True)
+def hull_weights(net: np.ndarray, base: np.ndarray, seg: np.ndarray, fill: np.ndarray) -> tuple:
+    """Weights (quotes, T) and net purchases (T,): in each period, the mix of the two
+    hull quotes around the point the segments' fill reaches."""
+    K, T = net.shape
+    w = np.zeros((K, T))
+    target = np.empty(T)
+    for t in range(T):
+        target[t] = net[base[t], t]
+        w[base[t], t] = 1.0
+    for j in range(seg.shape[0]):
+        target[seg[j, 0]] += fill[j]
+    for j in range(seg.shape[0]):
+        t, a, b = seg[j, 0], seg[j, 1], seg[j, 2]
+        if target[t] <= net[a, t]:
+            continue
+        share = min((target[t] - net[a, t]) / (net[b, t] - net[a, t]), 1.0)
+        for k in range(K):
+            w[k, t] = 0.0
+        w[a, t] = 1.0 - share
+        w[b, t] = share
+    return w, target
+
+
+def restricted_master(
+    market: MarketTerms,
+    columns: list[Columns],
+    links: list[tuple[int, int]] | None,
+) -> Mix:
+    """``links``: the directed peer links (bilateral), or None for the pool."""
+    T, h, N = market.periods, market.period_h, len(columns)
+    lp = LpBuilder()
+    bilateral = links is not None
+    # balance rows: the pool one per period, bilateral one per prosumer and period
+    n_rows = N * T if bilateral else T
+    rows = lp.rows(0.0, 0.0, n_rows)
+    rhs = np.zeros(n_rows)  # constants (the hulls' left ends) move to the right side
+    fee = 0.0 if bilateral else h * market.fee  # bilateral: the flows pay the fee
+    periods = np.arange(T)
+    hulls: dict[int, tuple[Array, Array, Array, Array]] = {}  # i -> base, seg, length, slope
+    mixes: dict[int, Array] = {}  # i -> column indices of its quotes
+    constant = 0.0
+    for i, col in enumerate(columns):
+        cost = col.grid + fee * col.bought
+        if col.separable:
+            base, seg = hull_segments(col.net, cost)
+            t, lo, hi = seg[:, 0], seg[:, 1], seg[:, 2]
+            length = col.net[hi, t] - col.net[lo, t]
+            slope = (cost[hi, t] - cost[lo, t]) / np.where(length > 0, length, 1.0)
+            hulls[i] = (base, seg, length, slope)
+            rhs[_row(i, periods, T, bilateral)] -= col.net[base, periods]
+            constant += float(cost[base, periods].sum())
+        else:
+            idx = lp.cols(cost.sum(axis=1), 0.0, INF)
+            k, t = np.nonzero(np.abs(col.net) > 1e-12)
+            lp.entries(rows[_row(i, t, T, bilateral)], idx[k], col.net[k, t])
+            lp.entries(np.repeat(lp.rows(1.0, 1.0, 1), len(idx)), idx, 1.0)
+            mixes[i] = idx
+    fills = _segments(lp, rows, hulls, T, bilateral)
+    flows = None
+    if links is not None:
+        flows = _flows(lp, rows, links, h * market.fee, T)
+    unsold = lp.cols(np.zeros(n_rows), 0.0, INF)
+    unmet = lp.cols(np.full(n_rows, h * UNMET * (1.0 + float(market.buy.max()))), 0.0, INF)
+    lp.entries(rows, unsold, 1.0)
+    lp.entries(rows, unmet, -1.0)
+    lp.set_bounds(rows, rhs, rhs)
+    highs = lp.highs()
+    v = solve(highs, "the operator's restricted master")
+    weights: list[Array] = []
+    net = np.zeros((N, T))
+    for i, col in enumerate(columns):
+        if i in mixes:
+            w = np.maximum(v[mixes[i]], 0.0)
+            w /= max(w.sum(), 1e-300)
+            weights.append(w)
+            net[i] = w @ col.net
+        else:
+            base, seg, _, _ = hulls[i]
+            w, net[i] = hull_weights(col.net, base, seg, fills[i](v))
+            weights.append(w)
+    # a kWh more to buy at a row costs its dual: the price a quote at that row faces
+    prices = -np.asarray(highs.getSolution().row_dual)[rows].reshape(-1, T) / h
+    total = float(highs.getInfo().objective_function_value) + constant
+    routed = None if flows is None else np.maximum(v[flows], 0.0)
+    return Mix(weights, net, routed, total, prices)
+
+
+def _row(i: int, t: Array, T: int, bilateral: bool) -> Array:
+    return i * T + t if bilateral else t
+
+
+def _segments(lp: LpBuilder, rows: Array, hulls: dict, T: int, bilateral: bool) -> dict:  # type: ignore[type-arg]
+    """The hull segments as bounded columns; per prosumer, a function of the solution
+    that gives its segments' fill. Pool: one column per period and slope, its fill shared
+    by the segments in proportion to their lengths (any split of one slope costs the
+    same)."""
+    if not hulls:
+        return {}
+    owner = np.concatenate([np.full(len(hulls[i][1]), i) for i in hulls])
+    t = np.concatenate([hulls[i][1][:, 0] for i in hulls])
+    length = np.concatenate([hulls[i][2] for i in hulls])
+    slope = np.concatenate([hulls[i][3] for i in hulls])
+    if bilateral:
+        idx = lp.cols(slope, 0.0, length)
+        lp.entries(rows[owner * T + t], idx, 1.0)
+        share, group = np.ones(len(idx)), np.arange(len(idx))
+    else:
+        key = np.round(slope, 12)
+        groups, group = np.unique(np.stack([t, key]), axis=1, return_inverse=True)
+        total = np.bincount(group, weights=length)
+        idx = lp.cols(groups[1], 0.0, total)
+        lp.entries(rows[groups[0].astype(np.int64)], idx, 1.0)
+        share = np.divide(length, total[group], out=np.zeros_like(length), where=total[group] > 0)
+    first = 0
+    out = {}
+    for i in hulls:
+        n = len(hulls[i][1])
+        part = slice(first, first + n)
+        out[i] = lambda v, g=group[part], s=share[part]: v[idx[g]] * s
+        first += n
+    return out
+
+
+def _flows(lp: LpBuilder, rows: Array, links: list[tuple[int, int]], fee: float, T: int) -> Array:
+    """One flow per link and period, paying the fee; it supplies its buyer's row and
+    draws on its seller's."""
+    a = np.array([p[0] for p in links], dtype=np.int64)
+    z = np.array([p[1] for p in links], dtype=np.int64)
+    x = lp.cols(np.full(len(links) * T, fee), 0.0, INF).reshape(len(links), T)
+    periods = np.arange(T)
+    lp.entries(rows[(z[:, None] * T + periods).ravel()], x.ravel(), -1.0)
+    lp.entries(rows[(a[:, None] * T + periods).ravel()], x.ravel(), 1.0)
+    return x
+
+
+def split_master(market: MarketTerms, columns: list[Columns], links: list[tuple[int, int]]) -> Mix:
+    """The bilateral master in two steps, for VPPs too large for one LP: the prosumers
+    with a battery take their mixes from the pool's master (as if every trade took one
+    link); then, period by period, the operator routes along the links and chooses the
+    mixes of the prosumers without a battery around them (``route``)."""
+    N = len(columns)
+    one_hop = [Columns(c.net, np.maximum(c.net, 0.0), c.grid, c.separable) for c in columns]
+    pool = restricted_master(market, one_hop, None)
+    fixed = {i: pool.net[i] for i, c in enumerate(columns) if not c.separable}
+    routed = route(market, columns, links, fixed)
+    weights = [pool.weights[i] if i in fixed else routed.weights[i] for i in range(N)]
+    battery_cost = sum(float(pool.weights[i] @ columns[i].grid.sum(axis=1)) for i in fixed)
+    # quotes are asked at the pool's prices of those with a battery (their schedules
+    # follow the pool's) and at the routing's node prices of the others (less the fee
+    # their buys pay)
+    sell, buy = routed.prices.copy(), routed.prices - market.fee
+    for i in fixed:
+        sell[i] = buy[i] = pool.prices[0]
+    return Mix(
+        weights, routed.net, routed.flows, routed.cost + battery_cost, routed.prices, (sell, buy)
+    )
+
+
+def route(
+    market: MarketTerms,
+    columns: list[Columns],
+    links: list[tuple[int, int]],
+    fixed: dict[int, Array],
+) -> Mix:
+    """Per period, the cheapest flows along the links that deliver the ``fixed`` net
+    purchases and mix the other prosumers' quotes (their hulls): one small LP a period."""
+    T, h, N = market.periods, market.period_h, len(columns)
+    hulls = {}
+    for i, col in enumerate(columns):
+        if i not in fixed:
+            base, seg = hull_segments(col.net, col.grid)
+            t, lo, hi = seg[:, 0], seg[:, 1], seg[:, 2]
+            length = col.net[hi, t] - col.net[lo, t]
+            slope = (col.grid[hi, t] - col.grid[lo, t]) / np.where(length > 0, length, 1.0)
+            hulls[i] = (base, seg, length, slope)
+    a = np.array([p[0] for p in links], dtype=np.int64)
+    z = np.array([p[1] for p in links], dtype=np.int64)
+    unmet_price = h * UNMET * (1.0 + float(market.buy.max()))
+    flows = np.zeros((len(links), T))
+    prices = np.zeros((N, T))
+    fills = {i: np.zeros(len(hulls[i][1])) for i in hulls}
+    net = np.zeros((N, T))
+    cost = 0.0
+    for t in range(T):
+        lp = LpBuilder()
+        rows = lp.rows(0.0, 0.0, N)
+        rhs = np.zeros(N)
+        picks = {}
+        for i, (base, seg, length, slope) in hulls.items():
+            rhs[i] -= columns[i].net[base[t], t]
+            cost += float(columns[i].grid[base[t], t])
+            at = np.flatnonzero(seg[:, 0] == t)
+            idx = lp.cols(slope[at], 0.0, length[at])
+            lp.entries(np.full(len(at), rows[i]), idx, 1.0)
+            picks[i] = (at, idx)
+        for i, n in fixed.items():
+            rhs[i] -= n[t]
+            net[i, t] = n[t]
+        x = lp.cols(np.full(len(links), h * market.fee), 0.0, INF)
+        lp.entries(rows[z], x, -1.0)
+        lp.entries(rows[a], x, 1.0)
+        unsold = lp.cols(np.zeros(N), 0.0, INF)
+        unmet = lp.cols(np.full(N, unmet_price), 0.0, INF)
+        lp.entries(rows, unsold, 1.0)
+        lp.entries(rows, unmet, -1.0)
+        lp.set_bounds(rows, rhs, rhs)
+        highs = lp.highs()
+        v = solve(highs, "the operator's routing LP")
+        cost += float(highs.getInfo().objective_function_value)
+        flows[:, t] = np.maximum(v[x], 0.0)
+        prices[:, t] = -np.asarray(highs.getSolution().row_dual)[rows] / h
+        for i, (at, idx) in picks.items():
+            fills[i][at] = v[idx]
+    weights: list[Array] = [np.zeros(0)] * N
+    for i, (base, seg, _, _) in hulls.items():
+        weights[i], net[i] = hull_weights(columns[i].net, base, seg, fills[i])
+    return Mix(weights, net, flows, cost, prices)
