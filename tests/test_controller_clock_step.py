@@ -5,6 +5,8 @@ again. Only the frame already running at the jump can collide, and only until th
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from router.controller.session import Session
@@ -49,3 +51,26 @@ async def test_a_clock_jump_mid_run_is_caught_before_the_next_frame_is_armed(tmp
     back = [o for o in later if "R2" not in o.routers_down]
     assert back and back[-1].frame == result.outcomes[-1].frame  # planned again, and stays
     assert back[-1].packets_delivered == back[-1].packets_planned == 240
+
+
+async def test_a_clock_jump_while_the_clocks_are_first_sampled_leaves_the_router_out(tmp_path):
+    """A router's clock jumps in the second of sampling before the first frame (found in
+    a loaded CI run: the run ended with KeyError 'R4'). Its fit is gone until it is
+    sampled afresh: the controller waits for it or leaves it out, and every frame runs."""
+    session = Session(config(tmp_path, bench(), frames=4))
+
+    async def jump_once_claimed() -> None:
+        while session.controller is None or "R4" not in session.controller.clocks.estimates:
+            await asyncio.sleep(0.005)  # its first fit: the jump is a step from it
+        session.twin.inject("skew=400@R4")
+
+    jumper = asyncio.create_task(jump_once_claimed())
+    result = await session.run()
+    await jumper
+    assert result.verified.ok, result.verified.one_line()
+    assert len(result.outcomes) == 4 and not any("KeyError" in a for a in result.alarms)
+    records = list(read_records(result.journal))
+    assert not [r for r in records if r.kind == "stop" and "error" in str(r.payload)]
+    steps = [r.payload for r in records if r.kind == "alarm" and r.payload["code"] == "clock_skew"]
+    assert any(s["source"] == "R4" for s in steps), steps
+    assert [o.skipped for o in result.outcomes][1:] == [False] * 3  # in step again by then

@@ -47,7 +47,10 @@ def test_cold_said_once_then_warm_in_silence(tmp_path):
     cold = _run(tmp_path)
     assert cold.returncode == 0, cold.stderr
     assert cold.stdout.split() == ["True", "0"]  # compiled: no cache hit
-    assert cold.stderr == "compiling the tiny kernels (first run only, ~1 s)\n"
+    said, *counted = cold.stderr.splitlines()
+    assert said == "compiling the tiny kernels (first run only, ~1 s)"
+    # a loaded machine can take over a second on it: then the count shows, and only that
+    assert all(line.startswith("compiling kernels") for line in counted), cold.stderr
     warm = _run(tmp_path)
     assert warm.returncode == 0, warm.stderr
     assert warm.stdout.split() == ["False", "1"]  # loaded from the cache, as predicted

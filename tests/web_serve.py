@@ -117,13 +117,20 @@ class Serve:
     def client(self) -> Client:
         return Client(self.url, self)
 
-    def check_alive(self) -> None:
-        """Fail with the server's own output if it has exited (a refused connection alone
-        says nothing of why)."""
-        if self.proc is not None and (code := self.proc.poll()) is not None:
-            if self._reader is not None:
-                self._reader.join(10)
-            raise AssertionError(f"ppr serve exited with {code}:\n{self.output()}")
+    def exited_or_output(self, exc: Exception) -> None:
+        """After a request failed: fail with the server's own output (a refused connection
+        alone says nothing of why), and its exit status once it has exited (a server
+        whose page closed is usually on its way out)."""
+        assert self.proc is not None
+        try:
+            code: int | str = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            code = "nothing: still running"
+        if self._reader is not None and self.proc.poll() is not None:
+            self._reader.join(10)
+        raise AssertionError(
+            f"{exc!r} from ppr serve; it exited with {code}; its output:\n{self.output()}"
+        ) from exc
 
     def rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Read the server's store (read only: WAL lets readers in while it writes)."""
@@ -146,9 +153,10 @@ class Client(httpx.Client):
     def request(self, *args: Any, **kwargs: Any) -> httpx.Response:
         try:
             return super().request(*args, **kwargs)
-        except httpx.TransportError:
-            if self.serve is not None:
-                self.serve.check_alive()
+        except httpx.TransportError as exc:
+            if self.serve is None:
+                raise
+            self.serve.exited_or_output(exc)
             raise
 
     def __enter__(self) -> Client:  # open already (it fetched its token)

@@ -249,9 +249,19 @@ class Controller:
                 raise ControllerError(
                     f"cannot run: no router answers ({'; '.join(self.fleet.down.values())})"
                 )
+            # a router whose clock stepped meanwhile has no fit until it is sampled afresh:
+            # wait for it (past the deadline, the frames leave it out until it is in step)
+            fitted = [r for r in self.fleet.live if r in self.clocks.estimates]
+            if not fitted:
+                if now() > deadline:
+                    raise ControllerError(
+                        f"cannot run: no router's clock could be fitted in {SYNC_TIMEOUT_S:g} s"
+                    )
+                await asyncio.sleep(SAMPLE_PERIOD_S)
+                continue
             try:
-                plan = self.clocks.start(now() + FIRST_LEAD_S, self.fleet.live)
-                settled = now() - began >= SYNC_BASELINE_S
+                plan = self.clocks.start(now() + FIRST_LEAD_S, fitted)
+                settled = now() - began >= SYNC_BASELINE_S and len(fitted) == len(self.fleet.live)
                 if (settled and plan.skew_s <= SYNC_MARGIN * plan.guard_s) or now() > deadline:
                     return  # with a baseline and a margin: the first frames need the fit
 
@@ -423,7 +433,11 @@ class Controller:
                 f"frame {f.prep.frame} skipped: no router answers",
             )
             return
-        stepped = [r for r in f.planned if r in self.syncing or r not in self.clocks.estimates]
+        stepped = [
+            r
+            for r in dict.fromkeys([*f.planned, *f.routers])  # planned with, or uploaded to
+            if r in self.syncing or r not in self.clocks.estimates
+        ]
         if stepped:
             f.failed["clocks"] = f"the clock of {', '.join(stepped)} stepped: being re-synced"
             self.alarm(
