@@ -312,11 +312,16 @@ def test_after_an_estop_from_the_page_the_hardware_restarts_with_clear_estop(
         cleared = Serve(tmp_path, scenario, "--hardware", "--clear-estop")
         with cleared.start(), cleared.client() as operator:
             assert operator.login("root").is_success
+            # a frame that ran (a loaded machine may skip one while a clock is re-synced)
             view = wait_for(
-                "a frame after the restart",
-                lambda: (v := operator.get("/api/bench").json())["meters"] and v,
+                "a frame run after the restart",
+                lambda: (
+                    (v := operator.get("/api/bench").json())["meters"]
+                    and not v["meters"]["skipped"]
+                    and v
+                ),
             )
-            assert view["estopped"] is False and view["meters"]["skipped"] is False
+            assert view["estopped"] is False and view["meters"]["packets_delivered"] > 0
             assert cleared.stop() == 0
 
 
