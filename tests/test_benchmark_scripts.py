@@ -9,25 +9,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_planning_benchmark_quick():
+def quick(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``benchmarks/<script>.py --quick``, which must succeed."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "planning.py"), "--quick"],
+        [sys.executable, str(REPO / "benchmarks" / f"{script}.py"), "--quick", *args],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_planning_benchmark_quick():
+    result = quick("planning")
     assert "| bench-4 |" in result.stdout and "optimal" in result.stdout
 
 
 def test_dayahead_benchmark_quick():
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "dayahead.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
+    result = quick("dayahead")
     assert "| 10 x 12 | pool |" in result.stdout and "| 10 x 12 | bilateral |" in result.stdout
     for framework in ("pool", "bilateral"):
         row = next(r for r in result.stdout.splitlines() if f"| 10 x 12 | {framework} |" in r)
@@ -38,25 +38,13 @@ def test_dayahead_benchmark_quick():
 
 
 def test_mec_benchmark_quick():
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "mec.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
+    result = quick("mec")
     assert "| bench-4-mec frame 1 | 3 |" in result.stdout and "| improved |" in result.stdout
     assert "share of the frame" in result.stdout
 
 
 def test_web_benchmark_quick(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "web.py"), "--quick", "--shots", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
+    result = quick("web", "--shots", str(tmp_path))
     assert (
         "| bench alone | 0 |" in result.stdout
         and "| pages trading over HTTP | 6 |" in result.stdout

@@ -98,3 +98,22 @@ def test_a_finishing_budget_that_is_no_time_is_a_usage_error(value: str):
     result = ppr("plan", "--finish", value)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == f"error: --finish must be a number of seconds >= 0, not {value}\n"
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "said"),
+    [
+        ("--out", "missing/plan.json", "no folder {tmp}/missing; create it first"),
+        ("--gantt", "missing/g.png", "no folder {tmp}/missing; create it first"),
+        ("--gantt", "g.svg", "the picture is a PNG; name it *.png"),
+        ("--out", ".", "is a folder; give a file name"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_planning(
+    tmp_path: Path, option: str, name: str, said: str
+):
+    path = tmp_path / name
+    result = ppr("plan", option, str(path))
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr == f"error: {option} {path}: {said.format(tmp=tmp_path)}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written

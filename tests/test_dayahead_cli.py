@@ -58,6 +58,8 @@ def test_table_names_every_prosumer(vpp_file: Path, capsys) -> None:
         ),
         (None, ("--iterations", "0"), re.escape("--iterations 0: give at least 1")),
         (None, ("--plot", "x.jpg"), re.escape("--plot x.jpg: the picture is a PNG")),
+        # told before the day is solved, not as a traceback after it
+        (None, ("--plot", "no-such/d.png"), re.escape("--plot no-such/d.png: no folder no-such")),
         (None, ("--seed", "3"), re.escape("--seed 3: applies to --realtime only; add --realtime")),
         (None, ("--vpps", "2"), re.escape("--vpps 2: applies to --realtime only")),
         (None, ("--time-limit", "0.5"), re.escape("--time-limit 0.5: applies to --realtime only")),

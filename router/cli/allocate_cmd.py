@@ -19,6 +19,7 @@ import numpy as np
 
 from bench import bundled_path, load_with_topology
 from router.cli import UsageError
+from router.cli.outputs import check_output
 from router.kernels import ROUTES, ensure_kernels
 from router.progress import ProgressBar
 from scheduler.mec.allocation import Objectives, delivered, objectives, satisfaction
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             "numbers them"
         )
     if args.front is not None:
-        _check_png(args.front)
+        check_output("--front", args.front, png=True)
     path = args.scenario if args.scenario is not None else bundled_path(DEFAULT_SCENARIO)
     scenario, topology = load_with_topology(path)
     if scenario.mec is None:
@@ -103,16 +104,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report(result, scenario.name, args.frame, args.front))
     return 0
-
-
-def _check_png(path: Path) -> None:
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"--front {path}: the picture is a PNG; name it *.png")
-    folder = path.parent
-    if not folder.is_dir():
-        raise UsageError(f"--front {path}: no folder {folder}; create it first")
-    if path.is_dir():
-        raise UsageError(f"--front {path}: is a folder; give a file name")
 
 
 def _key(s: Study, k: int, j: int) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.dayahead import load_dayahead
 from router.cli import UsageError
+from router.cli.outputs import check_output
 from router.kernels import DAYAHEAD, ensure_kernels
 from router.progress import ProgressBar
 from scheduler.dayahead import ITERATIONS, RepairError
@@ -57,8 +58,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.iterations < 1:
         raise UsageError(f"--iterations {args.iterations}: give at least 1")
-    if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise UsageError(f"--plot {args.plot}: the picture is a PNG; name it *.png")
+    if args.plot is not None:
+        check_output("--plot", args.plot, png=True)
     for key, default in REALTIME_DEFAULTS.items():
         given = getattr(args, key)
         if given is not None and not args.realtime:

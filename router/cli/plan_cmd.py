@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench import Scenario, Topology, bundled_path, load_with_topology
 from router.cli import UsageError
+from router.cli.outputs import check_output
 from router.kernels import PLANNER, ROUTES, ensure_kernels
 from router.progress import ProgressBar
 from scheduler import (
@@ -61,6 +62,10 @@ def load(path: Path | None) -> tuple[Scenario, Topology]:
 def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.finish) and args.finish >= 0):
         raise UsageError(f"--finish must be a number of seconds >= 0, not {args.finish:g}")
+    if args.out is not None:
+        check_output("--out", args.out)
+    if args.gantt is not None:
+        check_output("--gantt", args.gantt, png=True)
     scenario, topology = load(args.scenario)
     ensure_kernels(PLANNER if args.solver == "lr" else ROUTES)
     # --- market (issue 3): offers and bids become transfers before planning ---
