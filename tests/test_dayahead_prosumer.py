@@ -100,6 +100,8 @@ def test_privacy_what_a_prosumer_is_given_and_gives_back() -> None:
     assert list(inspect.signature(Prosumer.combine).parameters) == ["self", "weights"]
     assert list(inspect.signature(Prosumer.used).parameters) == ["self", "weights"]
     assert list(inspect.signature(Prosumer.settle).parameters) == ["self", "sells", "buys"]
+    # or, in the bilateral framework, the quotes its own pool self gave (no other's)
+    assert list(inspect.signature(Prosumer.recall).parameters) == ["self", "other"]
     # what it gives back: trade quantities and numbers, never load, PV or battery
     assert _fields(Quote) == {"value", "s", "b", "short", "short_kw"}
     assert _fields(Columns) == {"net", "bought", "grid", "separable"}
@@ -128,8 +130,11 @@ def _walk(value: object, seen: set[int]) -> typing.Iterator[object]:
             yield from _walk(getattr(value, f.name), seen)
 
 
-@pytest.mark.parametrize("framework", ["pool", "bilateral"])
-def test_privacy_the_operator_sees_quotes_only(framework: str, monkeypatch) -> None:
+@pytest.mark.parametrize(("framework", "split"), [("pool", False), ("bilateral", False),
+                                                  ("bilateral", True)])  # fmt: skip
+def test_privacy_the_operator_sees_quotes_only(framework: str, split: bool, monkeypatch) -> None:
+    if split:  # the large-VPP master on a small VPP
+        monkeypatch.setattr(repair, "SPLIT_ABOVE", 0)
     problem = build_problem(parse_dayahead(generate_vpp(8, 8, seed=2, peers=3)))
     private = [p.load for p in problem.prosumers] + [p.pv for p in problem.prosumers]
     calls = []
@@ -150,6 +155,7 @@ def test_privacy_the_operator_sees_quotes_only(framework: str, monkeypatch) -> N
         monkeypatch.setattr(module, name, wrapped)
 
     spy(repair, "restricted_master")
+    spy(repair, "split_master")
     spy(repair, "pool_balance")
     spy(repair, "elastic_balance")
 
@@ -158,8 +164,22 @@ def test_privacy_the_operator_sees_quotes_only(framework: str, monkeypatch) -> N
 
     monkeypatch.setattr(joint, "_central", central)
     result = solve_dayahead(problem, framework, iterations=30)
-    assert "restricted_master" in calls and "elastic_balance" in calls
+    assert ("split_master" if split else "restricted_master") in calls
+    assert "elastic_balance" in calls
     assert result.total_cost > 0
     # the operator's modules do not even import the prosumers' data type
     for module in (balance, master):
         assert "ProsumerData" not in vars(module)
+
+
+def test_a_prosumer_recalls_only_its_own_quotes() -> None:
+    problem = build_problem(parse_dayahead(generate_vpp(3, 4, seed=2, peers=2)))
+    a, b = problem.prosumers[:2]
+    none = np.zeros((1, 4))
+    pool_a = Prosumer(a, a.sell_cap()[None, :], a.buy_cap()[None, :])
+    pool_a.respond(none, none)
+    mine = Prosumer(a, np.tile(none + 5, (2, 1)), np.tile(none + 5, (2, 1)))
+    mine.recall(pool_a)
+    assert np.array_equal(mine.columns().net, pool_a.columns().net)
+    with pytest.raises(ValueError, match="quotes offered to"):
+        Prosumer(b, none + 5, none + 5).recall(pool_a)

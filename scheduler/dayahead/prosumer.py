@@ -9,6 +9,9 @@ prices, and what that schedule costs it), the least net purchase it can live wit
 period (``floor``), its settled cost and what it could not cover. Its schedules stay
 inside until the report asks for the final one (``schedule``).
 
+In the bilateral framework the same prosumer first trades in the pool (its prices start
+the pairs): its bilateral self ``recall``s the quotes its pool self gave, nothing else.
+
 Channels: the pool framework has one sell and one buy channel (the pool); the bilateral
 framework one per peer link. Selling on channel k earns ``sell_price[k, t]``; buying pays
 ``buy_price[k, t] + p2p_fee``; both per kWh. The optimum is exact (``kernel.respond``).
@@ -104,6 +107,8 @@ class Prosumer:
         self._d = np.zeros(T)
         # remembered quotes, newest last: rows net, bought, grid cost, battery (c - d)
         self._memory: dict[bytes, Array] = {}
+        self._seen: dict[bytes, int] = {}  # when each was last quoted
+        self._clock = 0
         self._net_battery = np.zeros(T)  # c - d of the schedule it last took
         self._last: Schedule | None = None
         self._best: Schedule | None = None
@@ -147,17 +152,33 @@ class Prosumer:
         net = bought - q[_OWN : _OWN + self.n_sell].sum(axis=0)
         battery = self._c - self._d
         key = np.round(net, 9).tobytes() + np.round(battery, 9).tobytes()
+        self._clock += 1
         if key in self._memory:
-            self._memory[key] = self._memory.pop(key)  # the newest last
+            # quoted again: newer, but in its place (the operator's last weights are by
+            # position, and a repair may combine them after a round of known quotes)
+            self._seen[key] = self._clock
             return False
         grid = m.period_h * (m.buy * q[GRID_IN] - m.sell * q[GRID_OUT])
         self._memory[key] = np.stack([net, bought, grid, battery])
+        self._seen[key] = self._clock
         if len(self._memory) > KEEP:
-            # forget the oldest quote the operator's last mix did not use: dropping a
-            # used one would make the next master dearer than the last
-            old = next((k for k in self._memory if k not in self._used), None)
-            self._memory.pop(old if old is not None else next(iter(self._memory)))
+            # forget the least recently quoted that the operator's last mix did not use:
+            # dropping a used one would make the next master dearer than the last
+            unused = [k for k in self._memory if k not in self._used] or list(self._memory)
+            old = min(unused, key=self._seen.__getitem__)
+            del self._memory[old], self._seen[old]
         return True
+
+    def recall(self, other: Prosumer) -> None:
+        """Remember the quotes this same prosumer gave in another framework (the pool's,
+        whose prices start the bilateral pairs). Its own schedules: net purchase, buys,
+        grid cost and battery per period, whatever channels carried the trades."""
+        if other._own is not self._own:
+            raise ValueError(f"{other._own.id}'s quotes offered to {self._own.id}")
+        self._memory = dict(other._memory)
+        self._seen = dict(other._seen)
+        self._clock = other._clock
+        self._used = set(other._used)  # kept when new quotes come: the pool's mix is in them
 
     def used(self, weights: Array) -> None:
         """The operator's last mix of its quotes (as ``combine``): those it used are kept."""

@@ -140,8 +140,6 @@ def link_prices(net: Markets, prices: Array) -> Array:
 def _asked(mix: Mix, i: int, fee: float, bilateral: bool) -> tuple[Array, Array]:
     """The sell and buy prices (before the fee) prosumer i is asked to quote at: the
     pool's price, or its node's price with its buys paying the fee on top."""
-    if mix.ask is not None:
-        return mix.ask[0][i], mix.ask[1][i]
     if bilateral:
         return mix.prices[i], mix.prices[i] - fee
     return mix.prices[0], mix.prices[0]
@@ -168,13 +166,14 @@ SPLIT_ABOVE = 5_000  # balance rows (prosumers x periods) above which the bilate
 # on the benchmark's machine, and a solve needs 30-40 of them
 
 
-def _split(market: MarketTerms, agents: list[Prosumer]) -> bool:
-    return len(agents) * market.periods > SPLIT_ABOVE
+def splits(prosumers: int, periods: int) -> bool:
+    """Whether a bilateral VPP this large gets the split master."""
+    return prosumers * periods > SPLIT_ABOVE
 
 
 def _master(market: MarketTerms, agents: list[Prosumer], links: list | None) -> Mix:
     columns = [a.columns() for a in agents]
-    if links is not None and _split(market, agents):
+    if links is not None and splits(len(agents), market.periods):
         mix = split_master(market, columns, links)
     else:
         mix = restricted_master(market, columns, links)

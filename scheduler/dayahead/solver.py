@@ -7,9 +7,13 @@ solves its own problem at those prices (``Prosumer.respond``), and the sum of th
 is a lower bound on the VPP's cost (``Lagrangian``).
 
 Steps: ``steps.PolyakStep`` for the pool's operator, ``steps.PairStep`` for each pair.
-The bound is also evaluated, at every repair, at the running mean of the prices (the
-mean of the iterations since the last power of two), which damps their zig-zag.
-Primal recovery and repair: ``repair``. Stop: gap <= ``tolerance`` or the iteration limit.
+The bilateral framework starts from the pool: at one price on every link its Lagrangian
+is the pool's, so the pool's prices, bound and every prosumer's quotes at them are its
+start (``solve_dayahead``). The bound is also evaluated, at every repair, at the running
+mean of the prices (the mean of the iterations since the last power of two), which damps
+their zig-zag.
+Primal recovery and repair: ``repair``. Stop: gap <= ``tolerance``, the iteration limit,
+or ``STALL`` iterations that narrowed the gap by less than ``STALL_GAIN`` of the cost.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ import numpy as np
 from scheduler.dayahead.problem import Array, Problem
 from scheduler.dayahead.prosumer import Prosumer, Schedule
 from scheduler.dayahead.repair import (
-    SPLIT_ABOVE,
     Markets,
     Repaired,
     link_prices,
     markets_of,
     repair,
+    splits,
 )
 from scheduler.dayahead.steps import PairStep, PolyakStep
 from scheduler.errors import SchedulerError
@@ -36,10 +40,14 @@ ITERATIONS = 300  # default iteration limit (ppr dayahead and ppr run --dayahead
 TOLERANCE = 1e-3  # stop when (cost - bound) / cost is at most this
 REPAIR_EVERY = 10  # iterations between repairs, doubled (up to MAX) while they stall
 MAX_REPAIR_EVERY = 80
+STALL = 100  # stop when the gap at the last of this many iterations (split master:
+STALL_GAIN = 1e-4  # SPLIT_REPAIR_EVERY) is narrower than at the first by less than this
+# share of the cost
 ASK_ROUNDS = 1  # rounds of quotes at the master's prices in each repair
 FINAL_ROUNDS = 20  # and in the last one, at most: until the master's cost stops falling
 SPLIT_REPAIR_EVERY = 50  # large bilateral VPPs (the split master): repairs this far apart
-SPLIT_ROUNDS = 3  # and this many rounds of quotes in the last
+SPLIT_STALL_GAIN = 1e-3  # and stop after one that lowered the cost by less than 0.1 %
+SPLIT_ROUNDS = 0  # and this many rounds of quotes in the last (its moves are not monotone)
 Progress = Callable[[int, int, float, float], None]
 
 
@@ -152,22 +160,87 @@ def solve_dayahead(
     give_up: int | None = None,
 ) -> DayAheadResult:
     """``give_up``: raise ``RepairError`` after that many repairs without any feasible
-    schedule (a file that cannot balance is then told early, ``check_balance``)."""
+    schedule (a file that cannot balance is then told early, ``check_balance``).
+
+    Bilateral: two phases of up to ``iterations`` each. The pool's prices first: at equal
+    prices on every link the bilateral Lagrangian is the pool's, so the pool's bound holds
+    for the bilateral VPP, and its prices and every prosumer's quotes at them start the
+    pairs (``Prosumer.recall``); then each pair moves its own price."""
+    if framework != "bilateral":
+        return _iterate(
+            problem, Lagrangian(problem, framework), iterations, tolerance, progress,
+            repair_every, give_up,
+        )  # fmt: skip
+    pairs = Lagrangian(problem, "bilateral")
+    pairs(start_prices(problem, pairs.net.count))  # a prosumer no link can cover: told now
+    pool = Lagrangian(problem, "pool")
+    total = 2 * iterations
+
+    def pool_progress(it: int, _: int, lb: float, ub: float) -> None:
+        if progress is not None:  # no bilateral schedule yet: the pool's is not one
+            progress(it, total, lb, np.inf)
+
+    first = _iterate(problem, pool, iterations, tolerance, pool_progress, repair_every, give_up)
+    for mine, same in zip(pairs.agents, pool.agents, strict=True):
+        mine.recall(same)
+    head = [Iterate(it.iteration, it.lower_bound, np.inf) for it in first.history]
+
+    def pair_progress(it: int, _: int, lb: float, ub: float) -> None:
+        if progress is not None:  # the pool's phase is over: its unused iterations go
+            progress(len(head) + it, len(head) + iterations, lb, ub)
+
+    result = _iterate(
+        problem, pairs, iterations, tolerance, pair_progress, repair_every, give_up,
+        start=(np.tile(first.prices, (pairs.net.count, 1)), first.lower_bound),
+    )  # fmt: skip
+    result.history = head + [
+        Iterate(len(head) + it.iteration, it.lower_bound, it.upper_bound) for it in result.history
+    ]
+    return result
+
+
+def _stalled(history: list[Iterate], window: int, share: float) -> bool:
+    if len(history) < window:
+        return False
+    now, then = history[-1], history[-window]
+    gain = (then.upper_bound - now.upper_bound) + (now.lower_bound - then.lower_bound)
+    return bool(gain < share * abs(now.upper_bound))  # inf - inf: nan, not stalled
+
+
+def _iterate(
+    problem: Problem,
+    lagrangian: Lagrangian,
+    iterations: int,
+    tolerance: float,
+    progress: Progress | None,
+    repair_every: int,
+    give_up: int | None,
+    start: tuple[Array, float] | None = None,
+) -> DayAheadResult:
+    """The subgradient iterations and their repairs; ``start``: the prices to start from
+    and a bound already known to hold."""
     m = problem.market
-    lagrangian = Lagrangian(problem, framework)
+    framework = "pool" if lagrangian.net.hub is not None else "bilateral"
     agents, net = lagrangian.agents, lagrangian.net
-    ask, final = ASK_ROUNDS, FINAL_ROUNDS
-    if framework == "bilateral" and len(agents) * m.periods > SPLIT_ABOVE:
+    ask, final, window, stall_gain = ASK_ROUNDS, FINAL_ROUNDS, STALL, STALL_GAIN
+    if framework == "bilateral" and splits(len(agents), m.periods):
         # the split master routes one LP per period: each repair and round costs more
         repair_every, ask, final = max(repair_every, SPLIT_REPAIR_EVERY), 0, SPLIT_ROUNDS
-    price = start_prices(problem, net.count)
+        window, stall_gain = SPLIT_REPAIR_EVERY, SPLIT_STALL_GAIN
+    price = start_prices(problem, net.count) if start is None else start[0].copy()
     rule = PolyakStep() if framework == "pool" else PairStep(m.buy - m.sell, price.shape)
-    best_lb, best_price = -np.inf, price.copy()
+    best_lb, best_price = (-np.inf if start is None else start[1]), price.copy()
     mean, since = price.copy(), 1
     best: Repaired | None = None
     history: list[Iterate] = []
     due, interval = 1, repair_every
     failed = 0  # repairs in a row without a feasible schedule yet
+    if start is not None:  # the quotes recalled first, before new ones mix in
+        repaired, duals = repair(agents, net, m, ask)
+        best = _better(best, repaired, agents)
+        best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
+        due = repair_every
+    last_repair = 0
     for it in range(1, iterations + 1):
         lb, g = lagrangian(price)
         if lb > best_lb:
@@ -181,7 +254,7 @@ def solve_dayahead(
                 best_lb, best_price = lb_mean, mean.copy()
             before = best.cost if best is not None else np.inf
             repaired, duals = repair(agents, net, m, ask)
-            best = _better(best, repaired, agents)
+            best, last_repair = _better(best, repaired, agents), it
             failed = failed + 1 if best is None else 0
             if give_up is not None and failed >= give_up:
                 raise RepairError(f"no repair balanced the quotes in {it} iterations")
@@ -195,13 +268,15 @@ def solve_dayahead(
         history.append(Iterate(it, best_lb, ub))
         if progress is not None:
             progress(it, iterations, best_lb, ub)
-        if history[-1].gap <= tolerance:
+        if history[-1].gap <= tolerance or _stalled(history, window, stall_gain):
             break
         price = rule.step(price, g, lb, ub)
     # the last repair asks the prosumers for quotes until the master stops improving
-    repaired, duals = repair(agents, net, m, final)
-    best = _better(best, repaired, agents)
-    best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
+    # (unless it would repeat the one just made)
+    if final > ask or last_repair != len(history):
+        repaired, duals = repair(agents, net, m, final)
+        best = _better(best, repaired, agents)
+        best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
     if best is None:
         raise RepairError(
             f"the repair could not balance the quotes into a feasible schedule in "
