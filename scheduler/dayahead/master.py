@@ -174,10 +174,7 @@ class RestrictedMaster:
         self.flows = None
         if links is not None:
             self.flows = _flows(lp, rows, links, h * market.fee, T)
-        unsold = lp.cols(np.zeros(n_rows), 0.0, INF)
-        unmet = lp.cols(np.full(n_rows, h * UNMET * (1.0 + float(market.buy.max()))), 0.0, INF)
-        lp.entries(rows, unsold, 1.0)
-        lp.entries(rows, unmet, -1.0)
+        _slacks(lp, rows, market)
         lp.set_bounds(rows, rhs, rhs)
         self.rows = rows
         self.highs = lp.highs()
@@ -215,6 +212,14 @@ class RestrictedMaster:
         total = float(highs.getInfo().objective_function_value) + self.constant
         routed = None if self.flows is None else np.maximum(v[self.flows], 0.0)
         return Mix(weights, net, routed, total, prices)
+
+
+def _slacks(lp: LpBuilder, rows: Array, market: MarketTerms) -> None:
+    """Per balance row, a seller selling less (free) and, as a last resort, a buyer
+    buying less (``UNMET`` times the dearest grid price)."""
+    unmet_price = market.period_h * UNMET * (1.0 + float(market.buy.max()))
+    lp.entries(rows, lp.cols(np.zeros(len(rows)), 0.0, INF), 1.0)
+    lp.entries(rows, lp.cols(np.full(len(rows), unmet_price), 0.0, INF), -1.0)
 
 
 def _hull(net: Array, cost: Array) -> tuple[Array, Array, Array, Array]:
@@ -346,7 +351,7 @@ class Router:
         T, h, N = market.periods, market.period_h, len(columns)
         self.T, self.h, self.N = T, h, N
         self.columns = columns
-        self.free = [i for i in range(N) if i not in set(fixed)]
+        self.free = sorted(set(range(N)) - set(fixed))
         self.hulls = {i: _hull(columns[i].net, columns[i].grid) for i in self.free}
         # the free prosumers' hull ends: constants on the right side, and their cost
         self.rhs = np.zeros((N, T))
@@ -362,9 +367,6 @@ class Router:
         slope = np.concatenate([self.hulls[i][3] for i in self.free] or [[]])
         first = np.cumsum([0] + [len(self.hulls[i][1]) for i in self.free])
         self.owner_part = {i: slice(first[k], first[k + 1]) for k, i in enumerate(self.free)}
-        a = np.array([p[0] for p in links], dtype=np.int64)
-        z = np.array([p[1] for p in links], dtype=np.int64)
-        unmet_price = h * UNMET * (1.0 + float(market.buy.max()))
         self.models: list[tuple[highspy.Highs, Array, Array, Array]] = []
         for t in range(T):
             lp = LpBuilder()
@@ -372,13 +374,8 @@ class Router:
             at = np.flatnonzero(seg_t == t)
             segs = lp.cols(slope[at], 0.0, length[at])
             lp.entries(rows[owner[at]], segs, 1.0)
-            x = lp.cols(np.full(len(links), h * market.fee), 0.0, INF)
-            lp.entries(rows[z], x, -1.0)
-            lp.entries(rows[a], x, 1.0)
-            unsold = lp.cols(np.zeros(N), 0.0, INF)
-            unmet = lp.cols(np.full(N, unmet_price), 0.0, INF)
-            lp.entries(rows, unsold, 1.0)
-            lp.entries(rows, unmet, -1.0)
+            x = _flows(lp, rows, links, h * market.fee, 1)[:, 0]
+            _slacks(lp, rows, market)
             self.models.append((lp.highs(), at, segs, x))
         self.n_seg = len(owner)
 

@@ -105,7 +105,8 @@ class Prosumer:
         self._e = np.zeros(T + 1)
         self._c = np.zeros(T)
         self._d = np.zeros(T)
-        # remembered quotes, newest last: rows net, bought, grid cost, battery (c - d)
+        # remembered quotes, in the order first quoted: rows net, bought, grid cost,
+        # battery (c - d)
         self._memory: dict[bytes, Array] = {}
         self._seen: dict[bytes, int] = {}  # when each was last quoted
         self._clock = 0
@@ -187,7 +188,7 @@ class Prosumer:
         self._used = {keys[k] for k in np.flatnonzero(w.max(axis=1) > 1e-12)}
 
     def columns(self) -> Columns:
-        """Its remembered quotes (the operator's columns), oldest first."""
+        """Its remembered quotes (the operator's columns), in the order first quoted."""
         kept = np.stack(list(self._memory.values()))
         return Columns(kept[:, 0], kept[:, 1], kept[:, 2], self.separable)
 

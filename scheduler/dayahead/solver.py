@@ -7,11 +7,11 @@ solves its own problem at those prices (``Prosumer.respond``), and the sum of th
 is a lower bound on the VPP's cost (``Lagrangian``).
 
 Steps: ``steps.PolyakStep`` for the pool's operator, ``steps.PairStep`` for each pair.
-The bilateral framework starts from the pool: at one price on every link its Lagrangian
-is the pool's, so the pool's prices, bound and every prosumer's quotes at them are its
-start (``solve_dayahead``). The bound is also evaluated, at every repair, at the running
-mean of the prices (the mean of the iterations since the last power of two), which damps
-their zig-zag.
+The bilateral framework starts from the pool: the pool's optimum is below the bilateral
+one (relays pay the fee again), so the pool's bound holds, and its prices and every
+prosumer's quotes at them are the pairs' start (``solve_dayahead``). The bound is also
+evaluated, at every repair, at the running mean of the prices (the mean of the
+iterations since the last power of two), which damps their zig-zag.
 Primal recovery and repair: ``repair``. Stop: gap <= ``tolerance``, the iteration limit,
 or ``STALL`` iterations that narrowed the gap by less than ``STALL_GAIN`` of the cost.
 """
@@ -162,10 +162,10 @@ def solve_dayahead(
     """``give_up``: raise ``RepairError`` after that many repairs without any feasible
     schedule (a file that cannot balance is then told early, ``check_balance``).
 
-    Bilateral: two phases of up to ``iterations`` each. The pool's prices first: at equal
-    prices on every link the bilateral Lagrangian is the pool's, so the pool's bound holds
-    for the bilateral VPP, and its prices and every prosumer's quotes at them start the
-    pairs (``Prosumer.recall``); then each pair moves its own price."""
+    Bilateral: two phases of up to ``iterations`` each. The pool's first: its optimum is
+    below the bilateral one, so its bound holds for the bilateral VPP, and its prices and
+    every prosumer's quotes at them start the pairs (``Prosumer.recall``); then each pair
+    moves its own price."""
     if framework != "bilateral":
         return _iterate(
             problem, Lagrangian(problem, framework), iterations, tolerance, progress,
