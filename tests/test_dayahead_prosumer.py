@@ -14,6 +14,7 @@ import pytest
 from bench.dayahead import parse_dayahead
 from bench.vpp_generate import generate_vpp
 from scheduler.dayahead import balance, build_problem, joint, master, repair, solve_dayahead
+from scheduler.dayahead import prosumer as prosumer_module
 from scheduler.dayahead.kernel import respond
 from scheduler.dayahead.problem import ProsumerData
 from scheduler.dayahead.prosumer import Columns, Prosumer, Quote, Settled, solve_prosumer
@@ -104,7 +105,8 @@ def test_privacy_what_a_prosumer_is_given_and_gives_back() -> None:
     assert list(inspect.signature(Prosumer.recall).parameters) == ["self", "other"]
     # what it gives back: trade quantities and numbers, never load, PV or battery
     assert _fields(Quote) == {"value", "s", "b", "short", "short_kw"}
-    assert _fields(Columns) == {"net", "bought", "grid", "separable"}
+    # (and its quotes' serial numbers: a counter, so the operator can keep its columns)
+    assert _fields(Columns) == {"net", "bought", "grid", "separable", "ids"}
     assert _fields(Settled) == {"cost", "short"}
     # ProsumerData holds one prosumer's fields and the public market terms, no others
     assert _fields(ProsumerData) == {
@@ -181,5 +183,25 @@ def test_a_prosumer_recalls_only_its_own_quotes() -> None:
     mine = Prosumer(a, np.tile(none + 5, (2, 1)), np.tile(none + 5, (2, 1)))
     mine.recall(pool_a)
     assert np.array_equal(mine.columns().net, pool_a.columns().net)
+    assert np.array_equal(mine.columns().ids, pool_a.columns().ids)
     with pytest.raises(ValueError, match="quotes offered to"):
         Prosumer(b, none + 5, none + 5).recall(pool_a)
+
+
+def test_quote_serials_count_new_quotes_and_survive_forgetting(monkeypatch) -> None:
+    monkeypatch.setattr(prosumer_module, "KEEP", 3)
+    problem = build_problem(parse_dayahead(generate_vpp(3, 4, seed=2, peers=2)))
+    own = problem.prosumers[0]
+    agent = Prosumer(own, own.sell_cap()[None, :], own.buy_cap()[None, :])
+    quoted = []  # (serial it got, its net purchase), new quotes only
+    for level in np.linspace(-0.5, 0.5, 12):
+        price = np.full((1, 4), level)
+        agent.respond(price, price)
+        if agent.fresh:
+            quoted.append(agent.columns().net[-1].copy())
+    cols = agent.columns()
+    # serial k is the k-th new quote; only the last three are kept, each with its own
+    assert len(quoted) > 3
+    assert cols.ids.tolist() == list(range(len(quoted) - 3, len(quoted)))
+    for k, net in zip(cols.ids, cols.net, strict=True):
+        assert np.array_equal(net, quoted[k])

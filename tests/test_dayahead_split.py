@@ -10,10 +10,12 @@ import pytest
 from bench.dayahead import parse_dayahead
 from bench.vpp_generate import generate_vpp
 from scheduler.dayahead import build_problem, repair, solve_dayahead
+from scheduler.dayahead import prosumer as prosumer_module
 from scheduler.dayahead.document import to_json
-from scheduler.dayahead.master import RestrictedMaster, Router
+from scheduler.dayahead.master import UNMET, RestrictedMaster, Router, WarmMaster
 from scheduler.dayahead.problem import MarketTerms, grid_alone_costs
 from scheduler.dayahead.prosumer import Columns
+from scheduler.dayahead.solver import Lagrangian, start_prices
 from tests.dayahead_oracle import central_optimum, check_feasible
 
 pytestmark = pytest.mark.timeout(300)
@@ -131,3 +133,70 @@ def test_bilateral_bound_starts_from_the_pool() -> None:
     assert 1 <= len(first) <= iterations
     assert len(result.history) <= 2 * iterations
     assert [it.iteration for it in result.history] == list(range(1, len(result.history) + 1))
+
+
+@pytest.mark.parametrize("framework", ["pool", "bilateral"])
+def test_warm_master_solves_on_as_a_fresh_one_would(framework: str, monkeypatch) -> None:
+    # Quotes come and go (each prosumer remembers 4): the kept master adds the new ones,
+    # fixes the forgotten ones and the old hull segments at 0, and resizes the segments
+    # it keeps; each solve must cost what a master built from scratch costs.
+    monkeypatch.setattr(prosumer_module, "KEEP", 4)
+    problem = build_problem(parse_dayahead(generate_vpp(12, 8, seed=3, peers=3)))
+    lagrangian = Lagrangian(problem, framework)
+    links = None if framework == "pool" else lagrangian.net.arcs
+    rng = np.random.default_rng(5)
+    base = start_prices(problem, lagrangian.net.count)
+    warm = WarmMaster()
+    kept = []
+    for _ in range(8):
+        lagrangian(base + rng.normal(0.0, 0.06, base.shape))
+        columns = [a.columns() for a in lagrangian.agents]
+        mix = warm.solve(problem.market, columns, links)
+        fresh = RestrictedMaster(problem.market, columns, links).solve()
+        assert mix.cost == pytest.approx(fresh.cost, rel=1e-9, abs=1e-9)
+        kept.append(warm.master)
+        # the mix's own cost: its weights over the quotes it was given, the fees on
+        # the flows, and what stays unbalanced at the unmet bids' price (selling less
+        # is free): the rows read net purchase + sent - received
+        m = problem.market
+        fee = 0.0 if links is not None else m.period_h * m.fee
+        own = 0.0
+        for w, col in zip(mix.weights, columns, strict=True):
+            cost = col.grid + fee * col.bought
+            own += float(w @ cost.sum(axis=1)) if w.ndim == 1 else float(np.sum(w * cost))
+        if links is None:
+            left = mix.net.sum(axis=0)
+        else:
+            assert mix.flows is not None
+            own += m.period_h * m.fee * float(mix.flows.sum())
+            left = mix.net.copy()
+            for (a, z), x in zip(links, mix.flows, strict=True):
+                left[a] += x
+                left[z] -= x
+        unmet = m.period_h * UNMET * (1.0 + float(m.buy.max()))
+        own += unmet * float(np.maximum(left, 0.0).sum())
+        assert own == pytest.approx(mix.cost, rel=1e-7, abs=1e-7)
+    assert all(m is kept[0] for m in kept[:4])  # solved on, not built anew
+    assert kept[0].dead > 0  # forgotten quotes were dropped on the way
+
+
+def test_warm_master_resizes_a_slope_it_keeps() -> None:
+    # pool, one period, no fee. Y sells 2 kW (earning 0.8); X, without a battery, saves
+    # 0.30 per kW it buys, up to 1 kW. Then X quotes buying 2 kW (saving 0.60): the same
+    # slope, now 2 kW long, so X buys all of Y's 2 kW.
+    market = MarketTerms(1, 1.0, np.array([0.3]), np.array([0.1]), 0.0)
+    y = Columns(
+        np.array([[-2.0], [0.0]]), np.zeros((2, 1)), np.array([[-0.8], [0.0]]), False, np.arange(2)
+    )
+
+    def x(n: int) -> Columns:
+        net = np.arange(n, dtype=np.float64)[:, None]
+        return Columns(net, net, -0.3 * net, True, np.arange(n))
+
+    warm = WarmMaster()
+    assert warm.solve(market, [x(2), y], None).cost == pytest.approx(-0.8 - 0.3, abs=1e-9)
+    master = warm.master
+    mix = warm.solve(market, [x(3), y], None)
+    assert warm.master is master
+    assert mix.cost == pytest.approx(-0.8 - 0.6, abs=1e-9)
+    assert mix.net[:, 0] == pytest.approx([2.0, -2.0], abs=1e-9)

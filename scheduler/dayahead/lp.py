@@ -15,8 +15,12 @@ INF = highspy.kHighsInf
 
 
 class LpBuilder:
-    def __init__(self) -> None:
-        self.n_cols = 0
+    """``cols``: columns a model already has; the builder's new ones follow them
+    (``add_to``)."""
+
+    def __init__(self, cols: int = 0) -> None:
+        self.first_col = cols
+        self.n_cols = cols
         self.n_rows = 0
         self._cost: list[np.ndarray] = []
         self._lower: list[np.ndarray] = []
@@ -71,13 +75,10 @@ class LpBuilder:
             self.entries(np.full(len(cols), r), np.asarray(cols), np.asarray(vals))
         return r
 
-    def highs(self, **options: Any) -> highspy.Highs:
-        def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
-        n, m = self.n_cols, self.n_rows
-        rows, cols = cat(self._r, np.int64), cat(self._c, np.int64)
-        vals = cat(self._v, np.float64)
+    def _matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The new columns' coefficients, column-wise: starts, row indices, values."""
+        rows, cols = _cat(self._r, np.int64), _cat(self._c, np.int64) - self.first_col
+        vals = _cat(self._v, np.float64)
         order = np.lexsort((rows, cols))
         rows, cols, vals = rows[order], cols[order], vals[order]
         if len(rows) > 1:  # a repeated (row, column) adds up
@@ -85,13 +86,19 @@ class LpBuilder:
             if not first.all():
                 vals = np.add.reduceat(vals, np.flatnonzero(first))
                 rows, cols = rows[first], cols[first]
+        starts = np.searchsorted(cols, np.arange(self.n_cols - self.first_col + 1))
+        return starts.astype(np.int32), rows.astype(np.int32), vals
+
+    def highs(self, **options: Any) -> highspy.Highs:
+        n, m = self.n_cols, self.n_rows
+        start, index, value = self._matrix()
         lp = highspy.HighsLp()
         lp.num_col_ = n
         lp.num_row_ = m
-        lp.col_cost_ = cat(self._cost, np.float64)
-        lp.col_lower_ = cat(self._lower, np.float64)
-        lp.col_upper_ = cat(self._upper, np.float64)
-        row_lo, row_hi = cat(self._row_lo, np.float64), cat(self._row_hi, np.float64)
+        lp.col_cost_ = _cat(self._cost, np.float64)
+        lp.col_lower_ = _cat(self._lower, np.float64)
+        lp.col_upper_ = _cat(self._upper, np.float64)
+        row_lo, row_hi = _cat(self._row_lo, np.float64), _cat(self._row_hi, np.float64)
         for r, lo, hi in self._bounds:
             row_lo[r], row_hi[r] = lo, hi
         lp.row_lower_ = row_lo
@@ -99,12 +106,30 @@ class LpBuilder:
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.num_col_ = n
         lp.a_matrix_.num_row_ = m
-        lp.a_matrix_.start_ = np.searchsorted(cols, np.arange(n + 1)).astype(np.int32)
-        lp.a_matrix_.index_ = rows.astype(np.int32)
-        lp.a_matrix_.value_ = vals
+        lp.a_matrix_.start_ = start
+        lp.a_matrix_.index_ = index
+        lp.a_matrix_.value_ = value
         h = new_highs(**options)
         h.passModel(lp)
         return h
+
+    def add_to(self, h: highspy.Highs) -> None:
+        """Add the new columns to ``h`` (a model of ``cols`` columns and the rows their
+        coefficients name); its basis stays, the new columns nonbasic at their bounds."""
+        if self.n_rows:
+            raise ValueError("add_to adds columns only")
+        n = self.n_cols - self.first_col
+        if n == 0:
+            return
+        start, index, value = self._matrix()
+        h.addCols(
+            n, _cat(self._cost, np.float64), _cat(self._lower, np.float64),
+            _cat(self._upper, np.float64), len(index), start[:-1], index, value,
+        )  # fmt: skip
+
+
+def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
 
 def solve(h: highspy.Highs, what: str) -> np.ndarray:

@@ -44,7 +44,6 @@ from scheduler.dayahead.lp import INF, LpBuilder, solve
 from scheduler.dayahead.problem import Array, MarketTerms
 from scheduler.dayahead.prosumer import Columns
 
-PRIMAL_SIMPLEX = 4  # HiGHS's simplex_strategy value
 UNMET = 10.0  # a bid left unmet costs this many times the dearest grid price
 
 
@@ -126,14 +125,19 @@ def restricted_master(
     market: MarketTerms,
     columns: list[Columns],
     links: list[tuple[int, int]] | None,
+    kept: WarmMaster | None = None,
 ) -> Mix:
-    """``links``: the directed peer links (bilateral), or None for the pool."""
-    return RestrictedMaster(market, columns, links).solve()
+    """``links``: the directed peer links (bilateral), or None for the pool. ``kept``:
+    the master of the last repair, solved again from its basis with these quotes."""
+    if kept is None:
+        return RestrictedMaster(market, columns, links).solve()
+    return kept.solve(market, columns, links)
 
 
 class RestrictedMaster:
     """The master's LP, kept so that it can be solved again with other costs for the
-    quotes of the prosumers with a battery (from the last basis)."""
+    quotes of the prosumers with a battery, or with more quotes (``update``), from the
+    last basis."""
 
     def __init__(
         self,
@@ -142,43 +146,137 @@ class RestrictedMaster:
         links: list[tuple[int, int]] | None,
     ) -> None:
         T, h, N = market.periods, market.period_h, len(columns)
-        self.T, self.h, self.columns = T, h, columns
+        self.T, self.h = T, h
+        self.bilateral = links is not None
+        self.fee = 0.0 if self.bilateral else h * market.fee  # bilateral: the flows pay it
         lp = LpBuilder()
-        bilateral = links is not None
         # balance rows: the pool one per period, bilateral one per prosumer and period
-        n_rows = N * T if bilateral else T
-        rows = lp.rows(0.0, 0.0, n_rows)
-        rhs = np.zeros(n_rows)  # constants (the hulls' left ends) move to the right side
-        fee = 0.0 if bilateral else h * market.fee  # bilateral: the flows pay the fee
+        self.rows = lp.rows(0.0, 0.0, N * T if self.bilateral else T)
+        # a prosumer with a battery: its weights sum to 1; its quotes' columns by serial
+        self.convex = {i: int(lp.rows(1.0, 1.0, 1)[0]) for i, c in enumerate(columns)
+                       if not c.separable}  # fmt: skip
+        self.index: dict[int, dict[int, int]] = {i: {} for i in self.convex}
+        self.flows = None
+        if links is not None:
+            self.flows = _flows(lp, self.rows, links, h * market.fee, T)
+        _slacks(lp, self.rows, market)
+        self.dead = 0  # columns of forgotten quotes and old hull segments, fixed at 0
+        self.groups: dict[tuple[float, ...], int] = {}  # a hull segment's key -> column
+        rhs = self._add(lp, columns)
+        lp.set_bounds(self.rows, rhs, rhs)
+        self.highs = lp.highs()
+        self.changed = False  # the battery quotes' costs are not their own
+
+    def update(self, columns: list[Columns]) -> None:
+        """The prosumers' quotes now: new ones become columns, forgotten ones and the
+        old hull segments are fixed at 0; the basis stays, so the next solve goes on
+        from the last one's (column generation)."""
+        highs = self.highs
+        gone: list[int] = []
+        for i in self.convex:
+            now = set(columns[i].serials().tolist())
+            index = self.index[i]
+            for k in [k for k in index if k not in now]:
+                gone.append(index.pop(k))
+        lp = LpBuilder(cols=highs.getNumCol())
+        rhs = self._add(lp, columns)
+        lp.add_to(highs)
+        gone += self.unused
+        kept, length = self.resized
+        if len(kept):
+            highs.changeColsBounds(len(kept), kept.astype(np.int32), np.zeros(len(kept)), length)
+        if gone:
+            zero = np.zeros(len(gone))
+            highs.changeColsBounds(len(gone), np.array(gone, dtype=np.int32), zero, zero)
+        highs.changeRowsBounds(len(self.rows), self.rows.astype(np.int32), rhs, rhs)
+        self.dead += len(gone)
+
+    def _add(self, lp: LpBuilder, columns: list[Columns]) -> Array:
+        """Columns for the quotes not in the LP yet and for the hulls' segments; the
+        balance rows' right sides (the hulls' left ends moved there)."""
+        T, bilateral = self.T, self.bilateral
+        self.columns = columns
+        rhs = np.zeros(len(self.rows))
         periods = np.arange(T)
         hulls: dict[int, tuple[Array, Array, Array, Array]] = {}  # i -> base, seg, length, slope
-        self.mixes: dict[int, Array] = {}  # i -> column indices of its quotes
+        self.mixes: dict[int, Array] = {}  # i -> column indices of its quotes, in order
         self.costs: dict[int, Array] = {}  # i -> what each of its quotes costs
         self.constant = 0.0
         for i, col in enumerate(columns):
-            cost = col.grid + fee * col.bought
+            cost = col.grid + self.fee * col.bought
             if col.separable:
                 hulls[i] = _hull(col.net, cost)
                 base = hulls[i][0]
                 rhs[_row(i, periods, T, bilateral)] -= col.net[base, periods]
                 self.constant += float(cost[base, periods].sum())
-            else:
-                self.costs[i] = cost.sum(axis=1)
-                idx = lp.cols(self.costs[i], 0.0, INF)
-                k, t = np.nonzero(np.abs(col.net) > 1e-12)
-                lp.entries(rows[_row(i, t, T, bilateral)], idx[k], col.net[k, t])
-                lp.entries(np.repeat(lp.rows(1.0, 1.0, 1), len(idx)), idx, 1.0)
-                self.mixes[i] = idx
+                continue
+            self.costs[i] = cost.sum(axis=1)
+            index, serials = self.index[i], col.serials()
+            new = np.flatnonzero([s not in index for s in serials.tolist()])
+            if len(new):
+                idx = lp.cols(self.costs[i][new], 0.0, 1.0)  # a weight: at most 1 (boxed,
+                # which keeps the dual simplex from phase 1 when quotes come or costs change)
+                k, t = np.nonzero(np.abs(col.net[new]) > 1e-12)
+                lp.entries(self.rows[_row(i, t, T, bilateral)], idx[k], col.net[new][k, t])
+                lp.entries(np.full(len(idx), self.convex[i]), idx, 1.0)
+                index.update(zip(serials[new].tolist(), idx.tolist(), strict=True))
+            self.mixes[i] = np.array([index[s] for s in serials.tolist()], dtype=np.int64)
         self.hulls = hulls
-        self.fills = _segments(lp, rows, hulls, T, bilateral)
-        self.flows = None
-        if links is not None:
-            self.flows = _flows(lp, rows, links, h * market.fee, T)
-        _slacks(lp, rows, market)
-        lp.set_bounds(rows, rhs, rhs)
-        self.rows = rows
-        self.highs = lp.highs()
-        self.changed = False  # the battery quotes' costs are not their own
+        self._segments(lp, columns)
+        return rhs
+
+    def _segments(self, lp: LpBuilder, columns: list[Columns]) -> None:
+        """The hull segments as bounded columns, one per key: bilateral, a segment is
+        keyed by its prosumer, period and end quotes; pool, by its period and slope (any
+        split of one slope costs the same), its fill shared by the segments in proportion
+        to their lengths. A key the LP has keeps its column (``resized``: their new
+        lengths); ``unused``: the columns of keys gone; ``fills``: per prosumer, a
+        function of the solution that gives its segments' fill."""
+        hulls, T = self.hulls, self.T
+        old, self.groups, self.fills = self.groups, {}, {}
+        self.resized: tuple[Array, Array] = (np.zeros(0, dtype=np.int64), np.zeros(0))
+        self.unused = list(old.values())
+        if not hulls:
+            return
+        owner = np.concatenate([np.full(len(hulls[i][1]), i) for i in hulls])
+        seg = np.concatenate([hulls[i][1] for i in hulls])
+        t = seg[:, 0]
+        length = np.concatenate([hulls[i][2] for i in hulls])
+        slope = np.concatenate([hulls[i][3] for i in hulls])
+        if self.bilateral:
+            ends = np.concatenate([columns[i].serials()[hulls[i][1][:, 1:]] for i in hulls])
+            keys = np.column_stack([owner, t, ends]).astype(np.float64)
+            rows = self.rows[owner * T + t]
+        else:
+            keys = np.column_stack([t, np.round(slope, 12)])
+            rows = self.rows[t]
+        groups, group = np.unique(keys, axis=0, return_inverse=True)
+        group = group.ravel()
+        total = np.bincount(group, weights=length, minlength=len(groups))
+        col = np.empty(len(groups), dtype=np.int64)
+        new = []
+        for g, key in enumerate(map(tuple, groups.tolist())):
+            c = old.pop(key, None)
+            if c is None:
+                new.append(g)
+            else:
+                col[g] = c
+            self.groups[key] = g
+        self.unused = list(old.values())
+        is_new = np.zeros(len(groups), dtype=np.bool_)
+        is_new[new] = True
+        first = np.zeros(len(groups), dtype=np.int64)  # a segment of each group
+        first[group[::-1]] = np.arange(len(group))[::-1]
+        col[is_new] = lp.cols(slope[first[is_new]], 0.0, total[is_new])
+        lp.entries(rows[first[is_new]], col[is_new], 1.0)
+        self.resized = (col[~is_new], total[~is_new])
+        self.groups = {key: int(col[g]) for key, g in self.groups.items()}
+        share = np.divide(length, total[group], out=np.zeros_like(length), where=total[group] > 0)
+        start = 0
+        for i in hulls:
+            part = slice(start, start + len(hulls[i][1]))
+            self.fills[i] = lambda v, c=col[group[part]], s=share[part]: v[c] * s
+            start = part.stop
 
     def solve(self, extra: dict[int, Array] | None = None) -> Mix:
         """The cheapest mix; ``extra``: per prosumer with a battery, a cost (quotes,)
@@ -190,9 +288,8 @@ class RestrictedMaster:
             idx = np.concatenate([self.mixes[i] for i in self.costs]).astype(np.int32)
             cost = np.concatenate([self.costs[i] + change.get(i, 0.0) for i in self.costs])
             highs.changeColsCost(len(idx), idx, cost)
-            # only costs change: the last basis stays feasible, the primal simplex
-            # goes on from it (4-5 times faster than the default's dual here)
-            highs.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
+            # the dual simplex goes on from the last basis: the quotes' columns are
+            # boxed (a weight is at most 1), so bound flips keep it dual feasible
             self.changed = bool(extra)
         v = solve(highs, "the operator's restricted master")
         weights: list[Array] = []
@@ -212,6 +309,32 @@ class RestrictedMaster:
         total = float(highs.getInfo().objective_function_value) + self.constant
         routed = None if self.flows is None else np.maximum(v[self.flows], 0.0)
         return Mix(weights, net, routed, total, prices)
+
+
+class WarmMaster:
+    """The operator's master kept between repairs: each solve adds the new quotes to the
+    last LP (``RestrictedMaster.update``) and goes on from its basis. Built anew when the
+    columns fixed at 0 are more than half of all."""
+
+    def __init__(self) -> None:
+        self.master: RestrictedMaster | None = None
+
+    def master_for(
+        self, market: MarketTerms, columns: list[Columns], links: list[tuple[int, int]] | None
+    ) -> RestrictedMaster:
+        m = self.master
+        # quotes without serial numbers cannot be told apart from the last solve's
+        known = all(c.ids is not None for c in columns)
+        if m is None or not known or 2 * m.dead > m.highs.getNumCol():
+            self.master = m = RestrictedMaster(market, columns, links)
+        else:
+            m.update(columns)
+        return m
+
+    def solve(
+        self, market: MarketTerms, columns: list[Columns], links: list[tuple[int, int]] | None
+    ) -> Mix:
+        return self.master_for(market, columns, links).solve()
 
 
 def _slacks(lp: LpBuilder, rows: Array, market: MarketTerms) -> None:
@@ -236,38 +359,6 @@ def _row(i: int, t: Array, T: int, bilateral: bool) -> Array:
     return i * T + t if bilateral else t
 
 
-def _segments(lp: LpBuilder, rows: Array, hulls: dict, T: int, bilateral: bool) -> dict:  # type: ignore[type-arg]
-    """The hull segments as bounded columns; per prosumer, a function of the solution
-    that gives its segments' fill. Pool: one column per period and slope, its fill shared
-    by the segments in proportion to their lengths (any split of one slope costs the
-    same)."""
-    if not hulls:
-        return {}
-    owner = np.concatenate([np.full(len(hulls[i][1]), i) for i in hulls])
-    t = np.concatenate([hulls[i][1][:, 0] for i in hulls])
-    length = np.concatenate([hulls[i][2] for i in hulls])
-    slope = np.concatenate([hulls[i][3] for i in hulls])
-    if bilateral:
-        idx = lp.cols(slope, 0.0, length)
-        lp.entries(rows[owner * T + t], idx, 1.0)
-        share, group = np.ones(len(idx)), np.arange(len(idx))
-    else:
-        key = np.round(slope, 12)
-        groups, group = np.unique(np.stack([t, key]), axis=1, return_inverse=True)
-        total = np.bincount(group, weights=length)
-        idx = lp.cols(groups[1], 0.0, total)
-        lp.entries(rows[groups[0].astype(np.int64)], idx, 1.0)
-        share = np.divide(length, total[group], out=np.zeros_like(length), where=total[group] > 0)
-    first = 0
-    out = {}
-    for i in hulls:
-        n = len(hulls[i][1])
-        part = slice(first, first + n)
-        out[i] = lambda v, g=group[part], s=share[part]: v[idx[g]] * s
-        first += n
-    return out
-
-
 def _flows(lp: LpBuilder, rows: Array, links: list[tuple[int, int]], fee: float, T: int) -> Array:
     """One flow per link and period, paying the fee; it supplies its buyer's row and
     draws on its seller's."""
@@ -280,7 +371,12 @@ def _flows(lp: LpBuilder, rows: Array, links: list[tuple[int, int]], fee: float,
     return x
 
 
-def split_master(market: MarketTerms, columns: list[Columns], links: list[tuple[int, int]]) -> Mix:
+def split_master(
+    market: MarketTerms,
+    columns: list[Columns],
+    links: list[tuple[int, int]],
+    kept: WarmMaster | None = None,
+) -> Mix:
     """The bilateral master in steps, for VPPs too large for one LP. The prosumers with a
     battery first take their mixes from the pool's master (as if every trade took one
     link); then, period by period, the operator routes along the links and mixes the
@@ -289,10 +385,13 @@ def split_master(market: MarketTerms, columns: list[Columns], links: list[tuple[
     corrected by (node price - the first pool price), proposes located mixes, and the
     batteries move towards them by the largest share of ``SHARES`` that lowers the routed
     cost (successive linear programming with a line search, from one share above the last
-    that did), ``LOCATE_STEPS`` at most."""
+    that did), ``LOCATE_STEPS`` at most. ``kept``: the pool master of the last repair."""
     h = market.period_h
-    one_hop = [Columns(c.net, np.maximum(c.net, 0.0), c.grid, c.separable) for c in columns]
-    master = RestrictedMaster(market, one_hop, None)
+    one_hop = [Columns(c.net, np.maximum(c.net, 0.0), c.grid, c.separable, c.ids) for c in columns]
+    if kept is None:
+        master = RestrictedMaster(market, one_hop, None)
+    else:  # the last repair's pool master, solved on
+        master = kept.master_for(market, one_hop, None)
     pool = master.solve()
     batteries = [i for i, c in enumerate(columns) if not c.separable]
     router = Router(market, columns, links, batteries)

@@ -50,6 +50,10 @@ class Columns:
     bought: Array  # (quotes, T) buys (kW): the P2P fee is paid on them
     grid: Array  # (quotes, T) what the grid costs it, per period
     separable: bool  # no battery: any mix of quotes per period is a schedule too
+    ids: Array | None = None  # (quotes,) serial numbers: a quote keeps its own (None: 0..)
+
+    def serials(self) -> Array:
+        return np.arange(len(self.net)) if self.ids is None else self.ids
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ class Prosumer:
         self._memory: dict[bytes, Array] = {}
         self._seen: dict[bytes, int] = {}  # when each was last quoted
         self._clock = 0
+        self._ids: dict[bytes, int] = {}  # each one's serial number, for the operator
+        self._serial = 0
         self._net_battery = np.zeros(T)  # c - d of the schedule it last took
         self._last: Schedule | None = None
         self._best: Schedule | None = None
@@ -162,12 +168,14 @@ class Prosumer:
         grid = m.period_h * (m.buy * q[GRID_IN] - m.sell * q[GRID_OUT])
         self._memory[key] = np.stack([net, bought, grid, battery])
         self._seen[key] = self._clock
+        self._ids[key] = self._serial
+        self._serial += 1
         if len(self._memory) > KEEP:
             # forget the least recently quoted that the operator's last mix did not use:
             # dropping a used one would make the next master dearer than the last
             unused = [k for k in self._memory if k not in self._used] or list(self._memory)
             old = min(unused, key=self._seen.__getitem__)
-            del self._memory[old], self._seen[old]
+            del self._memory[old], self._seen[old], self._ids[old]
         return True
 
     def recall(self, other: Prosumer) -> None:
@@ -179,6 +187,7 @@ class Prosumer:
         self._memory = dict(other._memory)
         self._seen = dict(other._seen)
         self._clock = other._clock
+        self._ids, self._serial = dict(other._ids), other._serial
         self._used = set(other._used)  # kept when new quotes come: the pool's mix is in them
 
     def used(self, weights: Array) -> None:
@@ -190,7 +199,8 @@ class Prosumer:
     def columns(self) -> Columns:
         """Its remembered quotes (the operator's columns), in the order first quoted."""
         kept = np.stack(list(self._memory.values()))
-        return Columns(kept[:, 0], kept[:, 1], kept[:, 2], self.separable)
+        ids = np.fromiter(self._ids.values(), dtype=np.int64, count=len(self._ids))
+        return Columns(kept[:, 0], kept[:, 1], kept[:, 2], self.separable, ids)
 
     def combine(self, weights: Array) -> None:
         """Take the schedule that mixes its remembered quotes by ``weights`` (quotes,) or,

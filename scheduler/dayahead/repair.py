@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scheduler.dayahead.balance import elastic_balance, pool_arcs, pool_balance
-from scheduler.dayahead.master import Mix, restricted_master, split_master
+from scheduler.dayahead.master import Mix, WarmMaster, restricted_master, split_master
 from scheduler.dayahead.problem import Array, MarketTerms, Problem
 from scheduler.dayahead.prosumer import Prosumer
 
@@ -93,15 +93,20 @@ def markets_of(problem: Problem, framework: str) -> Markets:
 
 
 def repair(
-    agents: list[Prosumer], net: Markets, market: MarketTerms, rounds: int = 0
+    agents: list[Prosumer],
+    net: Markets,
+    market: MarketTerms,
+    rounds: int = 0,
+    kept: WarmMaster | None = None,
 ) -> tuple[Repaired | None, Array]:
     """An exactly feasible schedule from the prosumers' quotes (each prosumer keeps its
     settled schedule), or None when the rounds could not balance it; and the prices of
-    the last master's rows (pool (1, T), bilateral per prosumer (N, T))."""
+    the last master's rows (pool (1, T), bilateral per prosumer (N, T)). ``kept``: the
+    operator's master of the last repair, solved on from its basis."""
     N = len(agents)
     links = None if net.hub is not None else net.arcs
     floor = np.empty((N, market.periods))
-    mix = _master(market, agents, links)
+    mix = _master(market, agents, links, kept)
     flat = 0
     for _ in range(rounds):
         # the master's row prices: a quote at them is a column that may lower its cost
@@ -112,7 +117,7 @@ def repair(
             fresh = fresh or a.fresh
         if not fresh:
             break  # no new column: the master cannot change
-        nxt = _master(market, agents, links)
+        nxt = _master(market, agents, links, kept)
         # a degenerate master may stay flat for a round or two before it falls again
         flat = flat + 1 if nxt.cost >= mix.cost - 1e-5 * abs(mix.cost) else 0
         mix = nxt
@@ -171,12 +176,14 @@ def splits(prosumers: int, periods: int) -> bool:
     return prosumers * periods > SPLIT_ABOVE
 
 
-def _master(market: MarketTerms, agents: list[Prosumer], links: list | None) -> Mix:
+def _master(
+    market: MarketTerms, agents: list[Prosumer], links: list | None, kept: WarmMaster | None
+) -> Mix:
     columns = [a.columns() for a in agents]
     if links is not None and splits(len(agents), market.periods):
-        mix = split_master(market, columns, links)
+        mix = split_master(market, columns, links, kept)
     else:
-        mix = restricted_master(market, columns, links)
+        mix = restricted_master(market, columns, links, kept)
     for a, w in zip(agents, mix.weights, strict=True):
         a.used(w)
     return mix

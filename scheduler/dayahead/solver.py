@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scheduler.dayahead.master import WarmMaster
 from scheduler.dayahead.problem import Array, Problem
 from scheduler.dayahead.prosumer import Prosumer, Schedule
 from scheduler.dayahead.repair import (
@@ -235,8 +236,9 @@ def _iterate(
     history: list[Iterate] = []
     due, interval = 1, repair_every
     failed = 0  # repairs in a row without a feasible schedule yet
+    kept = WarmMaster()  # the operator's master, solved on from repair to repair
     if start is not None:  # the quotes recalled first, before new ones mix in
-        repaired, duals = repair(agents, net, m, ask)
+        repaired, duals = repair(agents, net, m, ask, kept)
         best = _better(best, repaired, agents)
         best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
         due = repair_every
@@ -253,7 +255,7 @@ def _iterate(
             if lb_mean > best_lb:
                 best_lb, best_price = lb_mean, mean.copy()
             before = best.cost if best is not None else np.inf
-            repaired, duals = repair(agents, net, m, ask)
+            repaired, duals = repair(agents, net, m, ask, kept)
             best, last_repair = _better(best, repaired, agents), it
             failed = failed + 1 if best is None else 0
             if give_up is not None and failed >= give_up:
@@ -274,7 +276,7 @@ def _iterate(
     # the last repair asks the prosumers for quotes until the master stops improving
     # (unless it would repeat the one just made)
     if final > ask or last_repair != len(history):
-        repaired, duals = repair(agents, net, m, final)
+        repaired, duals = repair(agents, net, m, final, kept)
         best = _better(best, repaired, agents)
         best_lb, best_price = _bound_at(lagrangian, duals, best_lb, best_price)
     if best is None:
