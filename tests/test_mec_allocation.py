@@ -105,10 +105,16 @@ class Scipy:
         extra: list[tuple[np.ndarray, float]] = []
         got = []
         for goal in order:
-            v = self.best(sign[goal], extra)
+            # held at its optimum within the least slack that linprog finds feasible:
+            # its optimum may overshoot the true one by its own tolerance (1e-9 did not
+            # hold once)
+            for slack in (1e-9, 1e-8, 1e-7):
+                v = self.best(sign[goal], [(r, u + slack * max(1.0, abs(u))) for r, u in extra])
+                if v is not None:
+                    break
             assert v is not None
             got.append(v)
-            extra.append((-sign[goal], -v + 1e-9 * max(1.0, abs(v))))
+            extra.append((-sign[goal], -v))
         return tuple(got)
 
 
