@@ -188,20 +188,30 @@ def test_a_prosumer_recalls_only_its_own_quotes() -> None:
         Prosumer(b, none + 5, none + 5).recall(pool_a)
 
 
-def test_quote_serials_count_new_quotes_and_survive_forgetting(monkeypatch) -> None:
+def test_quote_serials_count_what_the_operator_was_given(monkeypatch) -> None:
     monkeypatch.setattr(prosumer_module, "KEEP", 3)
     problem = build_problem(parse_dayahead(generate_vpp(3, 4, seed=2, peers=2)))
     own = problem.prosumers[0]
     agent = Prosumer(own, own.sell_cap()[None, :], own.buy_cap()[None, :])
-    quoted = []  # (serial it got, its net purchase), new quotes only
-    for level in np.linspace(-0.5, 0.5, 12):
+    given = {}  # serial -> net purchase, as the operator was given them
+    levels = np.linspace(-0.5, 0.5, 12)
+    for level in levels:
         price = np.full((1, 4), level)
         agent.respond(price, price)
-        if agent.fresh:
-            quoted.append(agent.columns().net[-1].copy())
-    cols = agent.columns()
-    # serial k is the k-th new quote; only the last three are kept, each with its own
-    assert len(quoted) > 3
-    assert cols.ids.tolist() == list(range(len(quoted) - 3, len(quoted)))
-    for k, net in zip(cols.ids, cols.net, strict=True):
-        assert np.array_equal(net, quoted[k])
+        cols = agent.columns()
+        for k, net in zip(cols.ids.tolist(), cols.net, strict=True):
+            # a quote keeps its serial while remembered
+            assert np.array_equal(given.setdefault(k, net.copy()), net)
+    # one new serial per new quote: 0, 1, 2, ... with none skipped
+    assert sorted(given) == list(range(len(given))) and len(given) > 3
+    # quotes it quoted and forgot between two looks get no serial: the operator cannot
+    # count schedules it never saw
+    fresh = 0
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        price = rng.uniform(-0.5, 0.5, (1, 4))  # a price per period: other schedules
+        agent.respond(price, price)
+        fresh += agent.fresh
+    assert fresh > 3  # more new quotes than it keeps: some were forgotten unseen
+    new = sorted(set(agent.columns().ids.tolist()) - set(given))
+    assert new == list(range(len(given), len(given) + len(new)))

@@ -126,7 +126,8 @@ def test_bilateral_bound_starts_from_the_pool() -> None:
     problem = build_problem(day)
     iterations = 300
     result = solve_dayahead(problem, "bilateral", iterations=iterations)
-    # the pool's phase stops within 0.1 % of its own optimum, and its bound holds here
+    # the pool's phase (120 iterations) closes its bound to within 0.1 % of its own
+    # optimum, and that bound holds here
     assert pool - 1e-3 * abs(pool) <= result.lower_bound <= optimum + 1e-6
     # the history holds both phases: the pool's iterations have no bilateral schedule
     first = [it for it in result.history if not np.isfinite(it.upper_bound)]
@@ -200,3 +201,18 @@ def test_warm_master_resizes_a_slope_it_keeps() -> None:
     assert warm.master is master
     assert mix.cost == pytest.approx(-0.8 - 0.6, abs=1e-9)
     assert mix.net[:, 0] == pytest.approx([2.0, -2.0], abs=1e-9)
+
+
+def test_warm_master_is_built_anew_for_another_framework() -> None:
+    problem = build_problem(parse_dayahead(generate_vpp(6, 4, seed=2, peers=2)))
+    pool, pairs = Lagrangian(problem, "pool"), Lagrangian(problem, "bilateral")
+    pool(start_prices(problem, 1))
+    pairs(start_prices(problem, pairs.net.count))
+    warm = WarmMaster()
+    warm.solve(problem.market, [a.columns() for a in pool.agents], None)
+    first = warm.master
+    columns = [a.columns() for a in pairs.agents]
+    mix = warm.solve(problem.market, columns, pairs.net.arcs)
+    assert warm.master is not first and warm.master is not None and warm.master.bilateral
+    fresh = RestrictedMaster(problem.market, columns, pairs.net.arcs).solve()
+    assert mix.cost == pytest.approx(fresh.cost, rel=1e-9, abs=1e-9)

@@ -78,6 +78,8 @@ class LpBuilder:
     def _matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The new columns' coefficients, column-wise: starts, row indices, values."""
         rows, cols = _cat(self._r, np.int64), _cat(self._c, np.int64) - self.first_col
+        if len(cols) and cols.min() < 0:
+            raise ValueError("a coefficient on a column the model had before: add_to adds columns")
         vals = _cat(self._v, np.float64)
         order = np.lexsort((rows, cols))
         rows, cols, vals = rows[order], cols[order], vals[order]

@@ -43,6 +43,7 @@ from numba import njit
 from scheduler.dayahead.lp import INF, LpBuilder, solve
 from scheduler.dayahead.problem import Array, MarketTerms
 from scheduler.dayahead.prosumer import Columns
+from scheduler.errors import SolverError
 
 UNMET = 10.0  # a bid left unmet costs this many times the dearest grid price
 
@@ -147,6 +148,7 @@ class RestrictedMaster:
     ) -> None:
         T, h, N = market.periods, market.period_h, len(columns)
         self.T, self.h = T, h
+        self.market, self.links = market, links  # what it was built for
         self.bilateral = links is not None
         self.fee = 0.0 if self.bilateral else h * market.fee  # bilateral: the flows pay it
         lp = LpBuilder()
@@ -166,6 +168,19 @@ class RestrictedMaster:
         lp.set_bounds(self.rows, rhs, rhs)
         self.highs = lp.highs()
         self.changed = False  # the battery quotes' costs are not their own
+
+    def fits(
+        self, market: MarketTerms, columns: list[Columns], links: list[tuple[int, int]] | None
+    ) -> bool:
+        """Whether ``update`` can take these quotes: the same VPP and framework, and
+        quotes with serial numbers (without, they cannot be told from the last ones)."""
+        batteries = [i for i, c in enumerate(columns) if not c.separable]
+        return (
+            market is self.market
+            and links == self.links
+            and batteries == list(self.convex)
+            and all(c.ids is not None for c in columns)
+        )
 
     def update(self, columns: list[Columns]) -> None:
         """The prosumers' quotes now: new ones become columns, forgotten ones and the
@@ -323,9 +338,7 @@ class WarmMaster:
         self, market: MarketTerms, columns: list[Columns], links: list[tuple[int, int]] | None
     ) -> RestrictedMaster:
         m = self.master
-        # quotes without serial numbers cannot be told apart from the last solve's
-        known = all(c.ids is not None for c in columns)
-        if m is None or not known or 2 * m.dead > m.highs.getNumCol():
+        if m is None or not m.fits(market, columns, links) or 2 * m.dead > m.highs.getNumCol():
             self.master = m = RestrictedMaster(market, columns, links)
         else:
             m.update(columns)
@@ -334,7 +347,11 @@ class WarmMaster:
     def solve(
         self, market: MarketTerms, columns: list[Columns], links: list[tuple[int, int]] | None
     ) -> Mix:
-        return self.master_for(market, columns, links).solve()
+        try:
+            return self.master_for(market, columns, links).solve()
+        except SolverError:  # once more from scratch, in case the warm start went wrong
+            self.master = RestrictedMaster(market, columns, links)
+            return self.master.solve()
 
 
 def _slacks(lp: LpBuilder, rows: Array, market: MarketTerms) -> None:

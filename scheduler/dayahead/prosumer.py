@@ -114,7 +114,9 @@ class Prosumer:
         self._memory: dict[bytes, Array] = {}
         self._seen: dict[bytes, int] = {}  # when each was last quoted
         self._clock = 0
-        self._ids: dict[bytes, int] = {}  # each one's serial number, for the operator
+        # serial numbers of the quotes the operator has been given (``columns``): given
+        # then, not when quoted, so that they count only what the operator saw
+        self._ids: dict[bytes, int] = {}
         self._serial = 0
         self._net_battery = np.zeros(T)  # c - d of the schedule it last took
         self._last: Schedule | None = None
@@ -168,14 +170,13 @@ class Prosumer:
         grid = m.period_h * (m.buy * q[GRID_IN] - m.sell * q[GRID_OUT])
         self._memory[key] = np.stack([net, bought, grid, battery])
         self._seen[key] = self._clock
-        self._ids[key] = self._serial
-        self._serial += 1
         if len(self._memory) > KEEP:
             # forget the least recently quoted that the operator's last mix did not use:
             # dropping a used one would make the next master dearer than the last
             unused = [k for k in self._memory if k not in self._used] or list(self._memory)
             old = min(unused, key=self._seen.__getitem__)
-            del self._memory[old], self._seen[old], self._ids[old]
+            del self._memory[old], self._seen[old]
+            self._ids.pop(old, None)
         return True
 
     def recall(self, other: Prosumer) -> None:
@@ -199,7 +200,11 @@ class Prosumer:
     def columns(self) -> Columns:
         """Its remembered quotes (the operator's columns), in the order first quoted."""
         kept = np.stack(list(self._memory.values()))
-        ids = np.fromiter(self._ids.values(), dtype=np.int64, count=len(self._ids))
+        for key in self._memory:
+            if key not in self._ids:
+                self._ids[key] = self._serial
+                self._serial += 1
+        ids = np.fromiter((self._ids[k] for k in self._memory), np.int64, len(self._memory))
         return Columns(kept[:, 0], kept[:, 1], kept[:, 2], self.separable, ids)
 
     def combine(self, weights: Array) -> None:

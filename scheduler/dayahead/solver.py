@@ -12,8 +12,9 @@ one (relays pay the fee again), so the pool's bound holds, and its prices and ev
 prosumer's quotes at them are the pairs' start (``solve_dayahead``). The bound is also
 evaluated, at every repair, at the running mean of the prices (the mean of the
 iterations since the last power of two), which damps their zig-zag.
-Primal recovery and repair: ``repair``. Stop: gap <= ``tolerance``, the iteration limit,
-or ``STALL`` iterations that narrowed the gap by less than ``STALL_GAIN`` of the cost.
+Primal recovery and repair: ``repair``. Stop: gap <= ``tolerance`` (not in the bilateral
+framework's pool phase, which runs ``POOL_PHASE`` iterations), the iteration limit, or
+``STALL`` iterations that narrowed the gap by less than ``STALL_GAIN`` of the cost.
 """
 
 from __future__ import annotations
