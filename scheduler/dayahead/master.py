@@ -253,11 +253,8 @@ class RestrictedMaster:
         self.unused = list(old.values())
         if not hulls:
             return
-        owner = np.concatenate([np.full(len(hulls[i][1]), i) for i in hulls])
-        seg = np.concatenate([hulls[i][1] for i in hulls])
+        owner, seg, length, slope = _stacked(hulls)
         t = seg[:, 0]
-        length = np.concatenate([hulls[i][2] for i in hulls])
-        slope = np.concatenate([hulls[i][3] for i in hulls])
         if self.bilateral:
             ends = np.concatenate([columns[i].serials()[hulls[i][1][:, 1:]] for i in hulls])
             keys = np.column_stack([owner, t, ends]).astype(np.float64)
@@ -372,6 +369,18 @@ def _hull(net: Array, cost: Array) -> tuple[Array, Array, Array, Array]:
     return base, seg, length, slope
 
 
+def _stacked(hulls: dict[int, tuple[Array, Array, Array, Array]]) -> tuple[Array, ...]:
+    """Every prosumer's hull segments in one list, in the dict's order: each one's
+    owner, (period, left, right), length and slope."""
+    if not hulls:
+        return np.zeros(0, np.int64), np.zeros((0, 3), np.int64), np.zeros(0), np.zeros(0)
+    owner = np.concatenate([np.full(len(h[1]), i, dtype=np.int64) for i, h in hulls.items()])
+    seg = np.concatenate([h[1] for h in hulls.values()]).astype(np.int64)
+    length = np.concatenate([h[2] for h in hulls.values()])
+    slope = np.concatenate([h[3] for h in hulls.values()])
+    return owner, seg, length, slope
+
+
 def _row(i: int, t: Array, T: int, bilateral: bool) -> Array:
     return i * T + t if bilateral else t
 
@@ -476,11 +485,8 @@ class Router:
         for i, (base, _, _, _) in self.hulls.items():
             self.rhs[i] = -columns[i].net[base, periods]
             self.constant += float(columns[i].grid[base, periods].sum())
-        owner = np.concatenate([np.full(len(self.hulls[i][1]), i) for i in self.free] or [[]])
-        owner = owner.astype(np.int64)
-        seg_t = np.concatenate([self.hulls[i][1][:, 0] for i in self.free] or [[]]).astype(np.int64)
-        length = np.concatenate([self.hulls[i][2] for i in self.free] or [[]])
-        slope = np.concatenate([self.hulls[i][3] for i in self.free] or [[]])
+        owner, seg, length, slope = _stacked(self.hulls)
+        seg_t = seg[:, 0]
         first = np.cumsum([0] + [len(self.hulls[i][1]) for i in self.free])
         self.owner_part = {i: slice(first[k], first[k + 1]) for k, i in enumerate(self.free)}
         self.models: list[tuple[highspy.Highs, Array, Array, Array]] = []
